@@ -154,6 +154,10 @@ impl Encryptor {
     }
 
     /// Encrypts `plaintext` for the content with IV `iv` using a fresh random nonce.
+    ///
+    /// # Panics
+    /// Only if `plaintext` exceeds the AEAD's limit (64 GiB for AES-GCM), far beyond
+    /// any kopia content.
     pub fn encrypt(&self, plaintext: &[u8], iv: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + OVERHEAD);
         self.encrypt_into(plaintext, iv, &mut out);
