@@ -143,3 +143,43 @@ fn mini_repository_format_blob() {
         Err(FormatError::InvalidPassword)
     );
 }
+
+#[test]
+fn purpose_and_cache_keys() {
+    let v = load("repo-crypto.json");
+    let m = &v["hkdf"]["maintenanceScheduleKey"];
+    let l = &v["hkdf"]["localCacheIntegrity"];
+    let mut cfg = RepositoryConfig::new_default();
+    cfg.master_key = h(m, "masterKeyHex");
+    cfg.hmac_secret = h(l, "ikmHex(hmacSecret)");
+    let uid = h(m, "saltHex(uniqueID)");
+    let fk = FormatKey::from_bytes([9; 32]);
+    let k = cfg
+        .derive_purpose_key(&fk, &uid, "maintenance schedule", 32)
+        .unwrap();
+    assert_eq!(k, h(m, "outHex"));
+    assert_eq!(
+        cfg.local_cache_integrity_key(&fk, &uid).unwrap(),
+        h(l, "outHex")
+    );
+    // Format v1: both come from the format key instead.
+    cfg.enable_password_change = false;
+    let k1 = cfg
+        .derive_purpose_key(&fk, &uid, "maintenance schedule", 32)
+        .unwrap();
+    assert_eq!(
+        k1,
+        kopia_proto::encryption::derive_key(&[9; 32], &uid, b"maintenance schedule", 32).unwrap()
+    );
+    assert_ne!(
+        cfg.local_cache_integrity_key(&fk, &uid).unwrap(),
+        h(l, "outHex")
+    );
+    // An empty master key cannot derive anything (kopia: "invalid primary key").
+    cfg.enable_password_change = true;
+    cfg.master_key.clear();
+    assert!(matches!(
+        cfg.derive_purpose_key(&fk, &uid, "x", 32),
+        Err(FormatError::InvalidConfig(_))
+    ));
+}

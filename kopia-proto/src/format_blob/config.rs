@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FormatError, go_bytes};
+use super::{FormatError, FormatKey, go_bytes};
 use crate::encryption::Algorithm;
 
 /// Hash names kopia v0.23.1 registers (`repo/hashing`).
@@ -363,6 +363,42 @@ impl RepositoryConfig {
             }
         }
         Ok(())
+    }
+
+    /// Kopia's `DeriveKey(purpose, len)` (§4): `HKDF(masterKey, uniqueID, purpose, len)`
+    /// when password change is enabled (v2/v3), the format key instead of the master
+    /// key otherwise (v1). `"maintenance schedule"` (32 bytes) keys `kopia.maintenance`.
+    pub fn derive_purpose_key(
+        &self,
+        format_key: &FormatKey,
+        unique_id: &[u8],
+        purpose: &str,
+        len: usize,
+    ) -> Result<Vec<u8>, FormatError> {
+        let ikm: &[u8] = if self.enable_password_change {
+            &self.master_key
+        } else {
+            format_key.as_bytes()
+        };
+        crate::encryption::derive_key(ikm, unique_id, purpose.as_bytes(), len)
+            .map_err(|e| FormatError::InvalidConfig(format!("cannot derive {purpose:?} key: {e}")))
+    }
+
+    /// The 16-byte key kopia uses to protect its local cache:
+    /// `HKDF(secret, uniqueID, "local-cache-integrity", 16)`, with the format key
+    /// instead of `secret` when password change is disabled (v1).
+    pub fn local_cache_integrity_key(
+        &self,
+        format_key: &FormatKey,
+        unique_id: &[u8],
+    ) -> Result<Vec<u8>, FormatError> {
+        let ikm: &[u8] = if self.enable_password_change {
+            &self.hmac_secret
+        } else {
+            format_key.as_bytes()
+        };
+        crate::encryption::derive_key(ikm, unique_id, b"local-cache-integrity", 16)
+            .map_err(|e| FormatError::InvalidConfig(format!("cannot derive cache key: {e}")))
     }
 
     /// Kopia's `MutableParameters.Validate`, run when creating a repository or
