@@ -1,0 +1,158 @@
+//! The S2 stream format of `github.com/klauspost/compress/s2` (a superset of the
+//! Snappy framing format), framed here and block-coded by the `minlz` crate.
+//!
+//! Stream = chunks of `type(1) ‖ LE24(len) ‖ body`. The first chunk is the stream
+//! identifier (`S2sTwO`, or `sNaPpY` for plain Snappy streams); data chunks carry a
+//! masked CRC-32C of their uncompressed bytes followed by an S2 block (type 0x00)
+//! or raw bytes (0x01). Types 0x80..=0xfe are skippable (padding, index), 0x02..=0x7f
+//! are reserved and fatal. An empty stream decodes to nothing (kopia's writer emits
+//! no bytes at all for empty input).
+
+use std::cell::RefCell;
+
+use super::CompressionError;
+
+/// Block size kopia's S2 writer uses (klauspost default: 1 MiB).
+const BLOCK_SIZE: usize = 1 << 20;
+/// Largest block a reader accepts (S2's maximum).
+const MAX_BLOCK_SIZE: usize = 4 << 20;
+/// Largest block inside a Snappy-framed stream.
+const MAX_SNAPPY_BLOCK_SIZE: usize = 64 << 10;
+
+const CHUNK_COMPRESSED: u8 = 0x00;
+const CHUNK_UNCOMPRESSED: u8 = 0x01;
+const CHUNK_STREAM_ID: u8 = 0xff;
+const MAGIC_S2: &[u8] = b"S2sTwO";
+const MAGIC_SNAPPY: &[u8] = b"sNaPpY";
+const CHECKSUM_LEN: usize = 4;
+
+thread_local! {
+    static ENCODER: RefCell<minlz::Encoder> = RefCell::new(minlz::Encoder::new());
+}
+
+fn push_chunk_header(out: &mut Vec<u8>, kind: u8, len: usize) {
+    let len = len as u32; // < 2^24: blocks are at most 1 MiB + overhead
+    out.push(kind);
+    out.extend_from_slice(&len.to_le_bytes()[..3]);
+}
+
+/// Appends an S2 stream of `data` to `out`; `false` if it would exceed `limit` bytes.
+pub(super) fn compress(data: &[u8], better: bool, out: &mut Vec<u8>, limit: usize) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    let start = out.len();
+    out.reserve((data.len() / 4 + 64).min(limit));
+    if limit < 10 {
+        return false;
+    }
+    out.push(CHUNK_STREAM_ID);
+    out.extend_from_slice(&[MAGIC_S2.len() as u8, 0, 0]);
+    out.extend_from_slice(MAGIC_S2);
+    ENCODER.with(|cell| {
+        let mut enc = cell.borrow_mut();
+        for block in data.chunks(BLOCK_SIZE) {
+            let encoded = if better {
+                enc.encode_better(block)
+            } else {
+                enc.encode(block)
+            };
+            let crc = minlz::crc::crc(block).to_le_bytes();
+            // Same rule as klauspost's writer: keep the block raw unless compression
+            // saves at least 1/32 of it plus 5 bytes.
+            let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
+            let body: &[u8] = if worth { &encoded } else { block };
+            if out.len() - start + 4 + CHECKSUM_LEN + body.len() > limit {
+                return false;
+            }
+            let kind = if worth {
+                CHUNK_COMPRESSED
+            } else {
+                CHUNK_UNCOMPRESSED
+            };
+            push_chunk_header(out, kind, CHECKSUM_LEN + body.len());
+            out.extend_from_slice(&crc);
+            out.extend_from_slice(body);
+        }
+        true
+    })
+}
+
+fn corrupt(reason: impl Into<String>) -> CompressionError {
+    CompressionError::Corrupt {
+        compressor: "s2",
+        reason: reason.into(),
+    }
+}
+
+/// Decodes an S2 (or Snappy-framed) stream, producing at most `max_len` bytes.
+/// Block lengths are checked before any allocation, so hostile headers cannot
+/// make it allocate more than `max_len` (plus one 4 MiB block at most).
+pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, CompressionError> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut rest = body;
+    let mut max_block = None::<usize>; // set by the stream identifier
+    while let Some((hdr, tail)) = rest.split_first_chunk::<4>() {
+        let kind = hdr[0];
+        let len = u32::from_le_bytes([hdr[1], hdr[2], hdr[3], 0]) as usize;
+        let Some((chunk, next)) = (len <= tail.len()).then(|| tail.split_at(len)) else {
+            return Err(corrupt(format!(
+                "chunk of {len} bytes truncated to {}",
+                tail.len()
+            )));
+        };
+        rest = next;
+        if kind == CHUNK_STREAM_ID {
+            max_block = Some(match chunk {
+                MAGIC_S2 => MAX_BLOCK_SIZE,
+                MAGIC_SNAPPY => MAX_SNAPPY_BLOCK_SIZE,
+                _ => return Err(corrupt("invalid stream identifier")),
+            });
+            continue;
+        }
+        let Some(max_block) = max_block else {
+            return Err(corrupt("stream does not start with a stream identifier"));
+        };
+        match kind {
+            CHUNK_COMPRESSED | CHUNK_UNCOMPRESSED => {
+                let Some((crc, payload)) = chunk.split_first_chunk::<CHECKSUM_LEN>() else {
+                    return Err(corrupt("data chunk shorter than its checksum"));
+                };
+                let n = if kind == CHUNK_COMPRESSED {
+                    minlz::decode_len(payload)
+                        .map_err(|e| corrupt(format!("bad block header: {e}")))?
+                        .0
+                } else {
+                    payload.len()
+                };
+                if n > max_block {
+                    return Err(corrupt(format!("block of {n} bytes exceeds {max_block}")));
+                }
+                if n > max_len - out.len() {
+                    return Err(CompressionError::TooLarge { max_len });
+                }
+                let at = out.len();
+                if kind == CHUNK_COMPRESSED {
+                    out.resize(at + n, 0);
+                    minlz::decode_into(&mut out[at..], payload)
+                        .map_err(|e| corrupt(format!("bad block: {e}")))?;
+                } else {
+                    out.extend_from_slice(payload);
+                }
+                if minlz::crc::crc(&out[at..]) != u32::from_le_bytes(*crc) {
+                    return Err(corrupt("checksum mismatch"));
+                }
+            }
+            0x02..=0x7f => {
+                return Err(corrupt(format!(
+                    "reserved unskippable chunk type {kind:#04x}"
+                )));
+            }
+            _ => {} // 0x80..=0xfe: skippable (padding, index)
+        }
+    }
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", rest.len())));
+    }
+    Ok(out)
+}
