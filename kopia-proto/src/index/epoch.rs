@@ -1,0 +1,1 @@
+//! Epoch manager blob names and index-set selection (filled in below).

@@ -1,0 +1,1 @@
+//! Legacy (format v1) index blob selection.
