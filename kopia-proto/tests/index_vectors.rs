@@ -1,29 +1,11 @@
 //! Index v1/v2 vectors from `repo-index.json` (spec §7.2–7.3): decode, lookup, and
 //! byte-exact re-encoding.
 
+mod common;
+
+use common::{entry_from_json, load};
 use kopia_proto::ids::ContentId;
 use kopia_proto::index::{Index, IndexEntry, MergedIndex, build_index};
-use serde_json::Value;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("read vector")).expect("json")
-}
-
-fn entry_from_json(v: &Value) -> IndexEntry {
-    IndexEntry {
-        content_id: v["contentID"].as_str().unwrap().parse().unwrap(),
-        pack_blob_id: v["packBlobID"].as_str().unwrap().into(),
-        pack_offset: v["packOffset"].as_u64().unwrap() as u32,
-        packed_length: v["packedLength"].as_u64().unwrap() as u32,
-        original_length: v["originalLength"].as_u64().unwrap() as u32,
-        timestamp_seconds: v["timestampSeconds"].as_i64().unwrap(),
-        deleted: v["deleted"].as_bool().unwrap(),
-        format_version: v["formatVersion"].as_u64().unwrap() as u8,
-        compression_header_id: v["compressionHeaderID"].as_u64().unwrap() as u32,
-        encryption_key_id: v["encryptionKeyID"].as_u64().unwrap() as u8,
-    }
-}
 
 #[test]
 fn every_index_vector_decodes_and_reencodes() {

@@ -1,98 +1,19 @@
 //! Packs and indexes of the mini repository vector (`repo-mini.json`, spec §6–7).
 //!
-//! Decrypting needs content encryption (spec §5.4) and the content hash (§5.1), which
-//! belong to the `encryption`/`hashing` modules. To keep this test independent of them,
-//! it carries a small test-only AES-256-GCM-HMAC-SHA256 helper and a BLAKE2B-256-128
-//! helper built directly from the `aes-gcm`, `hkdf`, `hmac`, `sha2` and `blake2` crates.
+//! Decryption uses the test-only crypto helpers of `common` (see there why).
 
-use std::cell::RefCell;
+mod common;
+
 use std::collections::VecDeque;
 use std::io::Read;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use blake2::Blake2bMac;
-use blake2::digest::Mac;
-use blake2::digest::consts::U32;
-use hmac::Hmac;
+use common::{TestAesGcm, blake2b_256_128, blob_iv, entry_from_json, load};
 use kopia_proto::index::{Index, IndexEntry};
 use kopia_proto::pack::{
-    CipherError, ContentCipher, PackBuilder, SessionInfo, content_slice, decrypt_content,
-    find_postamble, parse_pack_id, recover_local_index,
+    ContentCipher, PackBuilder, SessionInfo, content_slice, decrypt_content, find_postamble,
+    parse_pack_id, recover_local_index,
 };
 use serde_json::Value;
-use sha2::Sha256;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("read vector")).expect("json")
-}
-
-/// Test-only content cipher (spec §5.4). Encryption takes nonces from a queue so that
-/// the vector's packs can be rebuilt byte for byte.
-struct TestAesGcm {
-    k_enc: [u8; 32],
-    nonces: RefCell<VecDeque<[u8; 12]>>,
-}
-
-impl TestAesGcm {
-    fn new(master_key: &[u8]) -> Self {
-        let mut k_enc = [0u8; 32];
-        hkdf::Hkdf::<Sha256>::new(Some(b"encryption"), master_key)
-            .expand(b"", &mut k_enc)
-            .unwrap();
-        TestAesGcm {
-            k_enc,
-            nonces: RefCell::new(VecDeque::new()),
-        }
-    }
-
-    fn aead(&self, iv: &[u8]) -> Aes256Gcm {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.k_enc).unwrap();
-        m.update(iv);
-        Aes256Gcm::new_from_slice(&m.finalize().into_bytes()).unwrap()
-    }
-}
-
-impl ContentCipher for TestAesGcm {
-    fn encrypt_into(&self, p: &[u8], iv: &[u8], out: &mut Vec<u8>) -> Result<(), CipherError> {
-        let nonce = self
-            .nonces
-            .borrow_mut()
-            .pop_front()
-            .ok_or_else(|| CipherError("no nonce queued".into()))?;
-        let ct = self
-            .aead(iv)
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: p, aad: iv })
-            .map_err(|_| CipherError("encrypt".into()))?;
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        Ok(())
-    }
-
-    fn decrypt(&self, c: &[u8], iv: &[u8]) -> Result<Vec<u8>, CipherError> {
-        if c.len() < 28 {
-            return Err(CipherError("too short".into()));
-        }
-        let (nonce, ct) = c.split_at(12);
-        self.aead(iv)
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: iv })
-            .map_err(|_| CipherError("invalid checksum".into()))
-    }
-}
-
-/// Test-only BLAKE2B-256-128 keyed hash (spec §5.1).
-fn blake2b_256_128(secret: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <Blake2bMac<U32> as Mac>::new_from_slice(secret).unwrap();
-    m.update(data);
-    m.finalize().into_bytes()[..16].to_vec()
-}
-
-/// IV of a blob-crypto blob (spec §5.5): last 32 hex chars before the first `-`.
-fn blob_iv(id: &str) -> Vec<u8> {
-    let head = id.split('-').next().unwrap();
-    hex::decode(&head[head.len() - 32..]).unwrap()
-}
 
 /// RNG that replays fixed bytes (padding, then the local index suffix).
 struct Replay(VecDeque<u8>);
@@ -112,21 +33,6 @@ impl rand::RngCore for Replay {
         for d in dst {
             *d = self.0.pop_front().expect("replay exhausted");
         }
-    }
-}
-
-fn entry_from_json(v: &Value) -> IndexEntry {
-    IndexEntry {
-        content_id: v["contentID"].as_str().unwrap().parse().unwrap(),
-        pack_blob_id: v["packBlobID"].as_str().unwrap().into(),
-        pack_offset: v["packOffset"].as_u64().unwrap() as u32,
-        packed_length: v["packedLength"].as_u64().unwrap() as u32,
-        original_length: v["originalLength"].as_u64().unwrap() as u32,
-        timestamp_seconds: v["timestampSeconds"].as_i64().unwrap(),
-        deleted: v["deleted"].as_bool().unwrap(),
-        format_version: v["formatVersion"].as_u64().unwrap() as u8,
-        compression_header_id: v["compressionHeaderID"].as_u64().unwrap() as u32,
-        encryption_key_id: v["encryptionKeyID"].as_u64().unwrap() as u8,
     }
 }
 
