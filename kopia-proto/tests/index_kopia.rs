@@ -279,3 +279,120 @@ fn reads_a_real_kopia_repository() {
         assert_eq!(hash(&plain), e.content_id.hash(), "{}", e.content_id);
     }
 }
+
+impl Kopia {
+    /// Runs kopia and returns (stdout, stderr).
+    fn run_both(&self, args: &[&str]) -> (Vec<u8>, String) {
+        let out = Command::new(vmdp_testkit::kopia())
+            .args(args)
+            .env("KOPIA_CONFIG_PATH", self.root.join("cfg/repo.config"))
+            .env("KOPIA_CACHE_DIRECTORY", self.root.join("cache"))
+            .env("KOPIA_LOG_DIR", self.root.join("logs"))
+            .env("KOPIA_CHECK_FOR_UPDATES", "false")
+            .env("KOPIA_PASSWORD", PASSWORD)
+            .output()
+            .expect("run kopia");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "kopia {args:?} failed: {stderr}");
+        (out.stdout, stderr)
+    }
+
+    /// Writes a blob into the filesystem repository using its `[1,3]` sharding.
+    fn put_blob(&self, id: &str, data: &[u8]) {
+        let dir = self.repo().join(&id[..1]).join(&id[1..4]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{}.f", &id[4..])), data).unwrap();
+    }
+}
+
+#[test]
+fn kopia_reads_a_pack_and_index_written_by_us() {
+    use kopia_proto::ids::ContentId;
+    use kopia_proto::index::epoch::index_blob_id;
+    use kopia_proto::pack::{PackBuilder, generate_pack_id, generate_session_id};
+    use rand::RngCore;
+
+    let k = Kopia::new();
+    let repo = k.repo();
+    k.run(&[
+        "repository",
+        "create",
+        "filesystem",
+        "--path",
+        repo.to_str().unwrap(),
+        "--password",
+        PASSWORD,
+    ]);
+    let blobs = read_blobs(&repo);
+    let format = decrypt_format_blob(&blobs["kopia.repository"], PASSWORD);
+    let cipher = TestAesGcm::new(&b64(format["masterKey"].as_str().unwrap()));
+    let secret = b64(format["secret"].as_str().unwrap());
+    let hash = |d: &[u8]| blake2b_256_128(&secret, d);
+    let mut rng = rand::rng();
+    let mut nonce = || {
+        let mut n = [0u8; 12];
+        rng.fill_bytes(&mut n);
+        n
+    };
+    for _ in 0..8 {
+        cipher.nonces.borrow_mut().push_back(nonce());
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut rng = rand::rng();
+    let session = generate_session_id(&mut rng, now);
+    let plain_a = b"written by the vmdp pack builder\n".to_vec();
+    let plain_b: Vec<u8> = (0..20_000).map(|i| (i % 7) as u8 + b'a').collect();
+    let id_a = ContentId::new(None, &hash(&plain_a)).unwrap();
+    let id_b = ContentId::new(None, &hash(&plain_b)).unwrap();
+    let pack_id = generate_pack_id(&mut rng, &id_a, &session);
+    let mut b = PackBuilder::new(pack_id.as_str(), &[], &mut rng);
+    b.add_content(&cipher, id_a, &plain_a, 0, plain_a.len() as u32, now, 3)
+        .unwrap();
+    let mut zb = 0x1100u32.to_be_bytes().to_vec();
+    zb.extend(zstd::encode_all(&plain_b[..], 1).unwrap());
+    b.add_content(&cipher, id_b, &zb, 0x1100, plain_b.len() as u32, now, 3)
+        .unwrap();
+    let fin = b.finish(&cipher, &hash, 2, &mut rng).unwrap();
+    k.put_blob(&pack_id, fin.bytes.as_ref().unwrap());
+
+    let index = build_index(&fin.entries, 2).unwrap();
+    let index_hash = hex::encode(hash(&index));
+    let index_id = index_blob_id(0, &index_hash, &session, 1);
+    let mut enc = Vec::new();
+    cipher
+        .encrypt_into(&index, &blob_iv(&index_id), &mut enc)
+        .unwrap();
+    k.put_blob(&index_id, &enc);
+
+    // kopia sees our entries exactly and returns our bytes.
+    let listed: Vec<Value> = serde_json::from_str(&k.run(&["content", "list", "--json"])).unwrap();
+    let mut theirs: Vec<IndexEntry> = listed
+        .iter()
+        .map(entry_from_kopia_json)
+        .filter(|e| *e.pack_blob_id == *pack_id)
+        .collect();
+    theirs.sort_by_key(|e| e.content_id);
+    assert_eq!(theirs, fin.entries);
+    for (id, plain) in [(id_a, &plain_a), (id_b, &plain_b)] {
+        let (out, _) = k.run_both(&["content", "show", &id.to_string()]);
+        assert_eq!(&out, plain, "content show {id}");
+    }
+    k.run(&["content", "verify", "--full"]);
+
+    // kopia finds our postamble and local index.
+    let (_, err) = k.run_both(&[
+        "index",
+        "recover",
+        "--dangerous-commands=enabled",
+        &format!("--blobs={pack_id}"),
+        "--no-commit",
+    ]);
+    assert!(
+        err.contains("Found 2 contents to recover from 1 blobs"),
+        "{err}"
+    );
+}
