@@ -49,3 +49,62 @@ fn utc_timestamps() {
         assert_eq!(gojson::parse_time(unquoted).unwrap(), ns);
     }
 }
+
+#[test]
+fn permissions_field_examples() {
+    use kopia_proto::manifest::{DirEntry, Permissions};
+    let v = vectors();
+    let cases = v["permissions_field_examples"]["cases"]
+        .as_object()
+        .unwrap();
+    assert_eq!(cases.len(), 7);
+    for (mode, want) in cases {
+        let mode: i32 = mode.parse().unwrap();
+        let p = Permissions(mode);
+        // The vector shows `{mode: ...}` alone; encode an entry and cut out the mode member.
+        let json = if mode == 0 {
+            "{}".to_string()
+        } else {
+            format!("{{\"mode\":\"{}\"}}", p.to_go_string())
+        };
+        assert_eq!(json, s(want));
+        let e = DirEntry {
+            mode: p,
+            ..DirEntry::default()
+        };
+        let enc = String::from_utf8(e.to_json()).unwrap();
+        let inner = s(want).trim_start_matches('{').trim_end_matches('}');
+        if mode == 0 {
+            assert_eq!(enc, r#"{"obj":""}"#);
+        } else {
+            assert_eq!(enc, format!("{{{inner},\"obj\":\"\"}}"));
+        }
+        assert_eq!(DirEntry::from_json(enc.as_bytes()).unwrap().mode, p);
+    }
+}
+
+#[test]
+fn directory_object_with_12_failed_entries() {
+    use kopia_proto::manifest::{DirManifest, DirManifestBuilder};
+    let v = vectors();
+    let want = s(&v["directory_object_with_12_failed_entries"]);
+    // Rebuild: 12 failures f00..f11 added in reverse, alternating ignored/fatal, no entries.
+    let mut b = DirManifestBuilder::new();
+    for i in 0..12 {
+        let path = format!("f{:02}", 11 - i);
+        b.add_failed_entry(path, i % 2 == 1, format!("err {i}"));
+    }
+    let built = b.build(gojson::parse_time("2020-01-01T00:00:00Z").unwrap(), "");
+    assert_eq!(String::from_utf8(built.to_json()).unwrap(), want);
+    let parsed = DirManifest::from_json(want.as_bytes()).unwrap();
+    let s = parsed.summary.as_ref().unwrap();
+    assert_eq!(
+        (
+            s.fatal_error_count,
+            s.ignored_error_count,
+            s.failed_entries.len()
+        ),
+        (6, 6, 12)
+    );
+    assert_eq!(String::from_utf8(parsed.to_json()).unwrap(), want);
+}

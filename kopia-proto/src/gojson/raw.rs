@@ -157,9 +157,12 @@ pub fn value_end(s: &[u8], start: usize) -> Result<usize, JsonError> {
     }
 }
 
+/// Object members as `(decoded key, raw value bytes)`, in input order.
+pub type Members<'a> = Vec<(String, &'a [u8])>;
+
 /// Splits the JSON object at `start` into `(decoded key, raw value bytes)` pairs, in input
 /// order, and returns them with the index just past the object.
-pub fn object_members(s: &[u8], start: usize) -> Result<(Vec<(String, &[u8])>, usize), JsonError> {
+pub fn object_members(s: &[u8], start: usize) -> Result<(Members<'_>, usize), JsonError> {
     let mut i = skip_ws(s, start);
     if s.get(i) != Some(&b'{') {
         return Err(syntax(i, "expected an object"));
