@@ -9,12 +9,18 @@
 mod dir_builder;
 mod directory;
 mod mode;
+mod snapshot;
+mod source;
 
 pub use dir_builder::DirManifestBuilder;
 pub use directory::{
     DIRECTORY_STREAM_TYPE, DirEntry, DirManifest, DirectorySummary, EntryType, EntryWithError,
 };
 pub use mode::Permissions;
+pub use snapshot::{
+    SnapshotManifest, SnapshotStats, StorageStats, StorageUsageDetails, entry_metadata_equal,
+};
+pub use source::SourceInfo;
 
 /// Label key every manifest carries (`snapshot`, `policy`, `user`, `acl`, `maintenance`, ...).
 pub const TYPE_LABEL: &str = "type";

@@ -108,3 +108,33 @@ fn directory_object_with_12_failed_entries() {
     );
     assert_eq!(String::from_utf8(parsed.to_json()).unwrap(), want);
 }
+
+#[test]
+fn snapshot_manifest_payloads() {
+    use kopia_proto::manifest::SnapshotManifest;
+    let v = vectors();
+    for key in [
+        "snapshot_manifest_payload",
+        "snapshot_manifest_payload_with_tags_pins_incomplete",
+    ] {
+        let want = s(&v[key]);
+        let m = SnapshotManifest::from_json(want.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(m.to_json()).unwrap(), want, "{key}");
+        assert_eq!(m.root_object_id(), "k0123456789abcdef0123456789abcdef");
+        assert_eq!(m.source.to_string(), "user1@host1:/home/user1/data");
+    }
+    // Build the tagged one from scratch.
+    let base = SnapshotManifest::from_json(s(&v["snapshot_manifest_payload"]).as_bytes()).unwrap();
+    let mut m = base.clone();
+    m.incomplete_reason = "checkpoint".into();
+    m.tags.insert("tag:b".into(), "2".into());
+    m.tags.insert("tag:a".into(), "1".into());
+    m.update_pins(&["keep".into()], &[]);
+    assert_eq!(
+        String::from_utf8(m.to_json()).unwrap(),
+        s(&v["snapshot_manifest_payload_with_tags_pins_incomplete"])
+    );
+    let labels = m.labels().unwrap();
+    assert_eq!(labels["tag:a"], "1");
+    assert_eq!(labels["hostname"], "host1");
+}
