@@ -11,6 +11,7 @@ mod directory;
 mod mode;
 mod snapshot;
 mod source;
+mod store;
 
 pub use dir_builder::DirManifestBuilder;
 pub use directory::{
@@ -21,6 +22,11 @@ pub use snapshot::{
     SnapshotManifest, SnapshotStats, StorageStats, StorageUsageDetails, entry_metadata_equal,
 };
 pub use source::SourceInfo;
+pub use store::{
+    AUTO_COMPACTION_THRESHOLD, Labels, MIN_REPLACE_TIME_DELTA_NS, ManifestEntry, ManifestMetadata,
+    ManifestSet, decode_manifest_content, decode_manifest_json, encode_manifest_content,
+    encode_manifest_json, new_manifest_id,
+};
 
 /// Label key every manifest carries (`snapshot`, `policy`, `user`, `acl`, `maintenance`, ...).
 pub const TYPE_LABEL: &str = "type";

@@ -138,3 +138,55 @@ fn snapshot_manifest_payloads() {
     assert_eq!(labels["tag:a"], "1");
     assert_eq!(labels["hostname"], "host1");
 }
+
+#[test]
+fn manifest_content_plaintext_before_gzip() {
+    use kopia_proto::manifest::{
+        Labels, ManifestEntry, ManifestSet, decode_manifest_content, decode_manifest_json,
+        encode_manifest_content, encode_manifest_json,
+    };
+    let v = vectors();
+    let want = s(&v["manifest_content_plaintext_before_gzip"]);
+    let entries = decode_manifest_json(want.as_bytes()).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        String::from_utf8(encode_manifest_json(&entries)).unwrap(),
+        want
+    );
+    // Build it from scratch.
+    let labels: Labels = [
+        ("hostname", "h"),
+        ("path", "/p"),
+        ("type", "snapshot"),
+        ("username", "u"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let built = vec![
+        ManifestEntry {
+            id: "00112233445566778899aabbccddeeff".into(),
+            labels,
+            modified: gojson::parse_time("2024-01-02T03:04:05.6Z").unwrap(),
+            deleted: false,
+            data: br#"{"x":1}"#.to_vec(),
+        },
+        ManifestEntry::deletion_marker(
+            "ffeeddccbbaa99887766554433221100",
+            gojson::parse_time("2024-01-02T03:04:06Z").unwrap(),
+        ),
+    ];
+    assert_eq!(built, entries);
+    assert_eq!(
+        String::from_utf8(encode_manifest_json(&built)).unwrap(),
+        want
+    );
+    // Through gzip, then merge: the deletion marker is dropped, the other entry is live.
+    let back = decode_manifest_content(&encode_manifest_content(&built), 1 << 20).unwrap();
+    let set = ManifestSet::from_contents([back]);
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set.get("00112233445566778899aabbccddeeff").unwrap().data,
+        br#"{"x":1}"#
+    );
+}

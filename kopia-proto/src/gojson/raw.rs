@@ -219,6 +219,61 @@ pub fn array_elements(s: &[u8]) -> Result<Vec<&[u8]>, JsonError> {
     }
 }
 
+/// Removes insignificant whitespace and applies Go's HTML-safe string escapes (`<`, `>`,
+/// `&`, U+2028, U+2029), like Go's `json.Compact` as used when marshalling a
+/// `json.RawMessage`. The input must already be valid JSON (see [`value_end`]).
+pub fn compact(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut in_string = false;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if in_string {
+            match c {
+                b'\\' => {
+                    out.extend_from_slice(s.get(i..i + 2).unwrap_or(&s[i..]));
+                    i += 2;
+                    continue;
+                }
+                b'"' => in_string = false,
+                b'<' | b'>' | b'&' => {
+                    out.extend_from_slice(match c {
+                        b'<' => b"\\u003c",
+                        b'>' => b"\\u003e",
+                        _ => b"\\u0026",
+                    });
+                    i += 1;
+                    continue;
+                }
+                0xE2 if s.get(i + 1) == Some(&0x80)
+                    && matches!(s.get(i + 2), Some(0xA8 | 0xA9)) =>
+                {
+                    out.extend_from_slice(if s[i + 2] == 0xA8 {
+                        b"\\u2028"
+                    } else {
+                        b"\\u2029"
+                    });
+                    i += 3;
+                    continue;
+                }
+                _ => {}
+            }
+            out.push(c);
+        } else {
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b'"' => {
+                    in_string = true;
+                    out.push(c);
+                }
+                _ => out.push(c),
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +314,12 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn compacts_like_go() {
+        let s = "{ \"a\" : [ 1 , \"x y<\\\" \u{2028}\" ] ,\n \"b\":{}}".as_bytes();
+        assert_eq!(compact(s), br#"{"a":[1,"x y\u003c\" \u2028"],"b":{}}"#);
     }
 
     #[test]
