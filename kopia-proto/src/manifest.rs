@@ -9,6 +9,8 @@
 mod dir_builder;
 mod directory;
 mod mode;
+mod policy;
+mod policy_merge;
 mod snapshot;
 mod source;
 mod store;
@@ -18,6 +20,16 @@ pub use directory::{
     DIRECTORY_STREAM_TYPE, DirEntry, DirManifest, DirectorySummary, EntryType, EntryWithError,
 };
 pub use mode::Permissions;
+pub use policy::{
+    ActionCommand, ActionsPolicy, CompressionPolicy, DirLoggingPolicy, EntryLoggingPolicy,
+    ErrorHandlingPolicy, FilesPolicy, LoggingPolicy, MetadataCompressionPolicy, OsSnapshotPolicy,
+    Policy, RetentionPolicy, SchedulingPolicy, SplitterPolicy, TimeOfDay, UploadPolicy,
+    VolumeShadowCopyPolicy,
+};
+pub use policy_merge::{
+    builtin_default_policy, effective_policy, merge_policies, parent_policy_path, policy_labels,
+    policy_search_order,
+};
 pub use snapshot::{
     SnapshotManifest, SnapshotStats, StorageStats, StorageUsageDetails, entry_metadata_equal,
 };

@@ -190,3 +190,28 @@ fn manifest_content_plaintext_before_gzip() {
         br#"{"x":1}"#
     );
 }
+
+#[test]
+fn policy_payloads() {
+    use kopia_proto::manifest::{Policy, SourceInfo, builtin_default_policy, effective_policy};
+    let v = vectors();
+    let empty = s(&v["policy_payload_empty"]);
+    let defaults = s(&v["policy_payload_builtin_defaults"]);
+    assert_eq!(
+        String::from_utf8(Policy::default().to_json()).unwrap(),
+        empty
+    );
+    assert_eq!(
+        String::from_utf8(builtin_default_policy().to_json()).unwrap(),
+        defaults
+    );
+    for json in [empty, defaults] {
+        assert_eq!(
+            String::from_utf8(Policy::from_json(json.as_bytes()).unwrap().to_json()).unwrap(),
+            json
+        );
+    }
+    // With no policies at all, the effective policy is exactly the built-in defaults.
+    let e = effective_policy(&SourceInfo::new("h", "u", "/p"), &[]);
+    assert_eq!(String::from_utf8(e.to_json()).unwrap(), defaults);
+}
