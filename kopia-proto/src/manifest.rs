@@ -6,19 +6,26 @@
 //! missing keys and `null` = zero values). Object IDs are kept as plain strings for now.
 //! All functions are pure: loading and writing contents is the caller's job.
 
+mod acl;
 mod dir_builder;
 mod directory;
+mod maintenance;
 mod mode;
 mod policy;
 mod policy_merge;
 mod snapshot;
 mod source;
 mod store;
+mod user;
 
+pub use acl::{
+    AccessLevel, AclEntry, OWN_HOST, OWN_USER, default_acl_entries, effective_access, legacy_access,
+};
 pub use dir_builder::DirManifestBuilder;
 pub use directory::{
     DIRECTORY_STREAM_TYPE, DirEntry, DirManifest, DirectorySummary, EntryType, EntryWithError,
 };
+pub use maintenance::{CycleParams, LogRetentionOptions, MaintenanceParams};
 pub use mode::Permissions;
 pub use policy::{
     ActionCommand, ActionsPolicy, CompressionPolicy, DirLoggingPolicy, EntryLoggingPolicy,
@@ -38,6 +45,11 @@ pub use store::{
     AUTO_COMPACTION_THRESHOLD, Labels, MIN_REPLACE_TIME_DELTA_NS, ManifestEntry, ManifestMetadata,
     ManifestSet, decode_manifest_content, decode_manifest_json, encode_manifest_content,
     encode_manifest_json, new_manifest_id,
+};
+pub use user::{
+    PASSWORD_KEY_LEN, PASSWORD_SALT_LEN, PasswordHashVersion, UserProfile, compute_password_hash,
+    decode_password_hash_token, dummy_password_check, encode_password_hash_token,
+    validate_username, verify_password_hash,
 };
 
 /// Label key every manifest carries (`snapshot`, `policy`, `user`, `acl`, `maintenance`, ...).
