@@ -6,8 +6,10 @@
 //! Formats come from [`kopia_proto`], re-exported as [`proto`].
 
 pub mod error;
+pub mod progress;
 pub mod repo;
 
 pub use error::{Error, Result};
 pub use kopia_proto as proto;
+pub use progress::{CancellationToken, NoProgress, Progress, ProgressSink, SharedProgress};
 pub use repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
