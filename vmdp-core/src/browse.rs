@@ -14,7 +14,7 @@ use std::pin::Pin;
 use kopia_proto::ids::ObjectId;
 use kopia_proto::manifest::{DirEntry, DirManifest, EntryType};
 
-use crate::object_reader::{ReaderLimits, read_all};
+use crate::object_reader::{ChunkCheck, ReaderLimits, read_all_checked};
 use crate::{Error, Repository, Result};
 
 /// Bounds applied while walking a snapshot tree from an untrusted repository.
@@ -123,14 +123,27 @@ pub async fn read_dir(
     path: &str,
     limits: &TreeLimits,
 ) -> Result<DirManifest> {
-    let json = read_all(repo, id, limits.max_dir_object_len)
+    read_dir_checked(repo, id, path, limits, &ChunkCheck::default()).await
+}
+
+/// [`read_dir`] with per-chunk checks on the directory object's contents.
+pub(crate) async fn read_dir_checked(
+    repo: &dyn Repository,
+    id: ObjectId,
+    path: &str,
+    limits: &TreeLimits,
+    check: &ChunkCheck,
+) -> Result<DirManifest> {
+    let json = read_all_checked(repo, id, limits.max_dir_object_len, check)
         .await
         .map_err(|e| match e {
             Error::Corrupt(m) => Error::Corrupt(format!("directory {path:?}: {m}")),
             other => other,
         })?;
     let dir = DirManifest::from_json(&json).map_err(|e| {
-        Error::Corrupt(format!("directory {path:?} (object {id}) is not valid: {e}"))
+        Error::Corrupt(format!(
+            "directory {path:?} (object {id}) is not valid: {e}"
+        ))
     })?;
     validate_dir(&dir, path, limits)?;
     Ok(dir)
@@ -306,29 +319,48 @@ mod tests {
         let root_id = put(&repo, Some(b'k'), &root.to_json()).await;
         let root_entry = dir_entry("root", root_id, root.summary.clone().unwrap(), 7);
 
-        let flat = ls(&*repo, &root_entry, false, &TreeLimits::default()).await.unwrap();
+        let flat = ls(&*repo, &root_entry, false, &TreeLimits::default())
+            .await
+            .unwrap();
         let paths: Vec<_> = flat.iter().map(|l| l.path.as_str()).collect();
         assert_eq!(paths, ["sub", "a.txt"]);
         // §6.8: the subdirectory shows its summary's size and maxTime.
         assert_eq!(flat[0].entry.size, 5);
         assert_eq!(flat[0].entry.mtime, 9_000);
-        let deep = ls(&*repo, &root_entry, true, &TreeLimits::default()).await.unwrap();
+        let deep = ls(&*repo, &root_entry, true, &TreeLimits::default())
+            .await
+            .unwrap();
         let paths: Vec<_> = deep.iter().map(|l| l.path.as_str()).collect();
         assert_eq!(paths, ["sub", "sub/inner.txt", "a.txt"]);
 
-        let found = lookup(&*repo, &root_entry, &["sub", "", "inner.txt"], &TreeLimits::default())
+        let found = lookup(
+            &*repo,
+            &root_entry,
+            &["sub", "", "inner.txt"],
+            &TreeLimits::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.object_id, f.to_string());
+        let subdir = lookup(&*repo, &root_entry, &["sub"], &TreeLimits::default())
             .await
             .unwrap();
-        assert_eq!(found.object_id, f.to_string());
-        let subdir = lookup(&*repo, &root_entry, &["sub"], &TreeLimits::default()).await.unwrap();
         assert_eq!(subdir.mtime, 9_000);
-        assert!(lookup(&*repo, &root_entry, &["nope"], &TreeLimits::default()).await.is_err());
+        assert!(
+            lookup(&*repo, &root_entry, &["nope"], &TreeLimits::default())
+                .await
+                .is_err()
+        );
         assert!(
             lookup(&*repo, &root_entry, &["a.txt", "x"], &TreeLimits::default())
                 .await
                 .is_err()
         );
-        assert!(ls(&*repo, &found, false, &TreeLimits::default()).await.is_err());
+        assert!(
+            ls(&*repo, &found, false, &TreeLimits::default())
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -342,7 +374,9 @@ mod tests {
                 summary: None,
             };
             let id = put(&repo, Some(b'k'), &m.to_json()).await;
-            let err = read_dir(&*repo, id, "d", &TreeLimits::default()).await.unwrap_err();
+            let err = read_dir(&*repo, id, "d", &TreeLimits::default())
+                .await
+                .unwrap_err();
             assert!(matches!(err, Error::Corrupt(_)), "{bad:?}: {err}");
         }
         let dup = DirManifest {
@@ -351,11 +385,20 @@ mod tests {
             summary: None,
         };
         let id = put(&repo, Some(b'k'), &dup.to_json()).await;
-        let err = read_dir(&*repo, id, "d", &TreeLimits::default()).await.unwrap_err();
+        let err = read_dir(&*repo, id, "d", &TreeLimits::default())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("more than once"), "{err}");
         let not_dir = put(&repo, Some(b'k'), b"{\"stream\":\"kopia:indirect\"}").await;
-        assert!(read_dir(&*repo, not_dir, "d", &TreeLimits::default()).await.is_err());
-        let small = TreeLimits { max_dir_object_len: 10, ..TreeLimits::default() };
+        assert!(
+            read_dir(&*repo, not_dir, "d", &TreeLimits::default())
+                .await
+                .is_err()
+        );
+        let small = TreeLimits {
+            max_dir_object_len: 10,
+            ..TreeLimits::default()
+        };
         assert!(read_dir(&*repo, id, "d", &small).await.is_err());
     }
 }

@@ -172,7 +172,10 @@ impl ObjectReader {
         }
         std::future::poll_fn(|cx| self.poll_fill(cx)).await?;
         let Some((idx, data)) = &self.current else {
-            return Err(Error::Corrupt(format!("object {}: chunk vanished", self.id)));
+            return Err(Error::Corrupt(format!(
+                "object {}: chunk vanished",
+                self.id
+            )));
         };
         let off = (self.pos - self.chunks[*idx].start) as usize;
         let out = data.slice(off..);
@@ -308,8 +311,18 @@ impl AsyncSeek for ObjectReader {
 /// For directory listings, symlink targets and other small objects; a direct
 /// object is returned without copying.
 pub async fn read_all(repo: &dyn Repository, id: ObjectId, max_len: u64) -> Result<Bytes> {
+    read_all_checked(repo, id, max_len, &ChunkCheck::default()).await
+}
+
+/// [`read_all`] with per-chunk checks (verification re-hashes every content).
+pub(crate) async fn read_all_checked(
+    repo: &dyn Repository,
+    id: ObjectId,
+    max_len: u64,
+    check: &ChunkCheck,
+) -> Result<Bytes> {
     let limits = ReaderLimits::default();
-    read_all_at(repo, id, max_len, &limits, &ChunkCheck::default(), 0).await
+    read_all_at(repo, id, max_len, &limits, check, 0).await
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -368,8 +381,15 @@ fn resolve_at<'a>(
         let Some(index_id) = id.index_object_id() else {
             return Err(Error::Corrupt(format!("object {id} is not indirect")));
         };
-        let json = read_all_at(repo, index_id, limits.max_index_len, limits, check, depth + 1)
-            .await?;
+        let json = read_all_at(
+            repo,
+            index_id,
+            limits.max_index_len,
+            limits,
+            check,
+            depth + 1,
+        )
+        .await?;
         let entries = decode_index(&json)
             .map_err(|e| Error::Corrupt(format!("index of object {id}: {e}")))?;
         let mut out: Vec<IndirectEntry> = Vec::with_capacity(entries.len());
@@ -475,7 +495,6 @@ async fn fetch_direct(
     }
 }
 
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -513,7 +532,11 @@ pub(crate) mod tests {
     }
 
     /// Stores `data` in chunks of `chunk` bytes behind an index; returns the ID.
-    pub(crate) async fn put_chunked(repo: &MemoryRepository, data: &[u8], chunk: usize) -> ObjectId {
+    pub(crate) async fn put_chunked(
+        repo: &MemoryRepository,
+        data: &[u8],
+        chunk: usize,
+    ) -> ObjectId {
         let mut entries = Vec::new();
         for (i, c) in data.chunks(chunk).enumerate() {
             entries.push(IndirectEntry {
@@ -591,8 +614,16 @@ pub(crate) mod tests {
         let outer = put_index(
             &repo,
             &[
-                IndirectEntry { start: 0, length: 20_000, object: inner },
-                IndirectEntry { start: 20_000, length: 10_000, object: tail },
+                IndirectEntry {
+                    start: 0,
+                    length: 20_000,
+                    object: inner,
+                },
+                IndirectEntry {
+                    start: 20_000,
+                    length: 10_000,
+                    object: tail,
+                },
             ],
         )
         .await;
@@ -600,13 +631,22 @@ pub(crate) mod tests {
         assert_eq!(r.chunks().len(), 5);
         assert_eq!(read_all(&*repo, outer, 1 << 20).await.unwrap(), data);
         // A two-level ID (`II…`): the index object is itself indirect.
-        let json = encode_index(&[IndirectEntry { start: 0, length: 30_000, object: outer }]);
+        let json = encode_index(&[IndirectEntry {
+            start: 0,
+            length: 30_000,
+            object: outer,
+        }]);
         let idx2 = put_chunked(&repo, &json, 16).await;
         let double = ObjectId::indirect(idx2).unwrap();
         assert_eq!(double.indirection(), 2);
         assert_eq!(read_all(&*repo, double, 1 << 20).await.unwrap(), data);
-        let shallow = ReaderLimits { max_depth: 1, ..ReaderLimits::default() };
-        let err = ObjectReader::open_with(dynrepo(&repo), double, shallow).await.unwrap_err();
+        let shallow = ReaderLimits {
+            max_depth: 1,
+            ..ReaderLimits::default()
+        };
+        let err = ObjectReader::open_with(dynrepo(&repo), double, shallow)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("deeper"), "{err}");
     }
 
@@ -626,7 +666,11 @@ pub(crate) mod tests {
     async fn hostile_indexes_are_refused() {
         let repo = memory_repo();
         let a = put(&repo, None, &[1u8; 100]).await;
-        let e = |start, length| IndirectEntry { start, length, object: a };
+        let e = |start, length| IndirectEntry {
+            start,
+            length,
+            object: a,
+        };
         let gap = open_err(&repo, &[e(0, 100), e(150, 100)]).await;
         assert!(gap.contains("gap or overlap"), "{gap}");
         let overlap = open_err(&repo, &[e(0, 100), e(50, 100)]).await;
@@ -636,13 +680,20 @@ pub(crate) mod tests {
         let absurd = open_err(&repo, &[e(0, 1 << 50)]).await;
         assert!(absurd.contains("allowed"), "{absurd}");
         let overflow = open_err(&repo, &[e(0, 100), e(100, i64::MAX as u64)]).await;
-        assert!(overflow.contains("overflows") || overflow.contains("allowed"), "{overflow}");
+        assert!(
+            overflow.contains("overflows") || overflow.contains("allowed"),
+            "{overflow}"
+        );
         let longer = open_err(&repo, &[e(0, 50), e(50, 100)]).await;
-        assert!(longer.contains("has 100 bytes, its index entry says 50"), "{longer}");
+        assert!(
+            longer.contains("has 100 bytes, its index entry says 50"),
+            "{longer}"
+        );
         let shorter = open_err(&repo, &[e(0, 100), e(100, 200)]).await;
         assert!(shorter.contains("its index entry says 200"), "{shorter}");
         // Malformed index JSON and a missing content.
-        let bad = ObjectId::indirect(put(&repo, Some(b'x'), b"{\"stream\":\"nope\"}").await).unwrap();
+        let bad =
+            ObjectId::indirect(put(&repo, Some(b'x'), b"{\"stream\":\"nope\"}").await).unwrap();
         assert!(ObjectReader::open(dynrepo(&repo), bad).await.is_err());
         let missing: ObjectId = "Ix0123456789abcdef0123456789abcdef".parse().unwrap();
         assert!(matches!(
@@ -652,8 +703,13 @@ pub(crate) mod tests {
         // Too many chunks.
         let many: Vec<_> = (0..10).map(|i| e(i * 100, 100)).collect();
         let id = put_index(&repo, &many).await;
-        let limits = ReaderLimits { max_chunks: 5, ..ReaderLimits::default() };
-        let err = ObjectReader::open_with(dynrepo(&repo), id, limits).await.unwrap_err();
+        let limits = ReaderLimits {
+            max_chunks: 5,
+            ..ReaderLimits::default()
+        };
+        let err = ObjectReader::open_with(dynrepo(&repo), id, limits)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("more than 5 chunks"), "{err}");
     }
 
@@ -666,7 +722,15 @@ pub(crate) mod tests {
         let z = ObjectId::compressed(cid);
         assert_eq!(read_all(&*repo, z, 10_000).await.unwrap(), plain);
         // A decompression bomb: declared 100 bytes, decompresses to 10000.
-        let bomb = open_err(&repo, &[IndirectEntry { start: 0, length: 100, object: z }]).await;
+        let bomb = open_err(
+            &repo,
+            &[IndirectEntry {
+                start: 0,
+                length: 100,
+                object: z,
+            }],
+        )
+        .await;
         assert!(bomb.contains("compressed chunk"), "{bomb}");
         assert!(read_all(&*repo, z, 9_999).await.is_err());
     }
@@ -678,7 +742,9 @@ pub(crate) mod tests {
         let (cid, _) = id.direct_content().unwrap();
         repo.put_raw_content(cid, Bytes::from_static(b"jello"));
         let hasher = HashFunction::new("BLAKE2B-256-128", &(0u8..32).collect::<Vec<_>>()).unwrap();
-        let check = ChunkCheck { hasher: Some(Arc::new(hasher)) };
+        let check = ChunkCheck {
+            hasher: Some(Arc::new(hasher)),
+        };
         let err = ObjectReader::open_checked(dynrepo(&repo), id, ReaderLimits::default(), check)
             .await
             .unwrap_err();

@@ -105,7 +105,11 @@ pub(super) async fn restore_file(
         sys::set_len(&file, size).map_err(|err| ctx.io(rel, err))?;
     }
     let mut offset = 0u64;
-    while let Some(chunk) = reader.next_chunk().await.map_err(|err| in_entry(rel, err))? {
+    while let Some(chunk) = reader
+        .next_chunk()
+        .await
+        .map_err(|err| in_entry(rel, err))?
+    {
         ctx.check_cancel()?;
         let n = chunk.len() as u64;
         let f = Arc::clone(&file);

@@ -206,11 +206,16 @@ pub(super) fn os_name(name: &[u8]) -> io::Result<&OsStr> {
     if s.chars().any(|c| c < ' ' || "<>\"|?*".contains(c)) {
         return Err(bad("contains a character Windows does not allow"));
     }
-    let stem = s.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
+    let stem = s
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
     let reserved = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
-    let numbered = ["COM", "LPT"].iter().any(|p| {
-        stem.len() == 4 && stem.starts_with(p) && stem.as_bytes()[3].is_ascii_digit()
-    });
+    let numbered = ["COM", "LPT"]
+        .iter()
+        .any(|p| stem.len() == 4 && stem.starts_with(p) && stem.as_bytes()[3].is_ascii_digit());
     if reserved.contains(&stem.as_str()) || numbered {
         return Err(bad("is a reserved device name"));
     }
