@@ -5,9 +5,15 @@
 //! to `kopia server`; direct mode: blob storage with client-side encryption).
 //! Formats come from [`kopia_proto`], re-exported as [`proto`].
 
+pub mod browse;
+pub mod diff;
 pub mod error;
+pub mod object_reader;
 pub mod progress;
 pub mod repo;
+pub mod restore;
+pub mod snapshots;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use kopia_proto as proto;

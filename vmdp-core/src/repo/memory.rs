@@ -45,6 +45,17 @@ impl MemoryRepository {
         self.lock().contents.len()
     }
 
+    /// Removes a content (to test how readers handle a missing content); returns
+    /// whether it existed.
+    pub fn remove_content(&self, id: &ContentId) -> bool {
+        self.lock().contents.remove(id).is_some()
+    }
+
+    /// Stores `data` under `id` without hashing it (to simulate a corrupt content).
+    pub fn put_raw_content(&self, id: ContentId, data: Bytes) {
+        self.lock().contents.insert(id, data);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
