@@ -2,22 +2,26 @@
 //! (`vmdp_testkit::golden_repos()`, layout in `fixtures/golden/README.md`).
 //!
 //! kopia-proto does no I/O, so everything that touches the file system lives here:
-//! loading `index.json`/`expect.json`, listing and reading the blobs of a kopia
-//! filesystem repository (sharded directories, `.f` suffix, spec §2.3), and a
-//! [`ContentCipher`] adapter over kopia-proto's `Encryptor` that also strips kopia's
-//! Reed–Solomon/CRC32 ECC layer (kopia-proto refuses ECC repositories; the tests still
-//! want to read the one golden ECC repository).
+//! loading `index.json`/`expect.json` (this module), listing and reading blobs
+//! ([`storage`]), and kopia's ECC layer ([`ecc`]). The checks themselves are split by
+//! layer: [`repository`] (format, indexes, packs, contents), [`snapshot`] (objects,
+//! manifests) and [`rebuild`] (the snapshot re-created from the tree).
 
 #![allow(dead_code)]
 
+pub mod ecc;
 pub mod rebuild;
+pub mod repository;
+pub mod snapshot;
+pub mod storage;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kopia_proto::encryption::Encryptor;
-use kopia_proto::pack::{CipherError, ContentCipher};
+use kopia_proto::compression::Compressor;
 use serde_json::Value;
+
+/// Upper bound for a decompressed `Z` chunk or manifest (kopia's largest chunk is 16 MiB).
+pub const MAX_PLAIN: usize = 64 << 20;
 
 /// Reads and parses a JSON file, panicking with the path on failure.
 pub fn load_json(path: &Path) -> Value {
@@ -72,263 +76,21 @@ impl Golden {
     }
 }
 
-/// Sharding parameters from a repository's `.shards` file (spec §2.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shards {
-    /// Default shard widths.
-    pub default: Vec<usize>,
-    /// IDs up to this length are never sharded.
-    pub max_non_sharded_length: usize,
-    /// `(prefix, widths)` overrides, first match wins.
-    pub overrides: Vec<(String, Vec<usize>)>,
+/// The string `v` holds (panics otherwise).
+pub fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
 
-impl Shards {
-    /// Parses `.shards`.
-    pub fn parse(bytes: &[u8]) -> Shards {
-        let v: Value = serde_json::from_slice(bytes).expect(".shards JSON");
-        let widths = |v: &Value| -> Vec<usize> {
-            v.as_array()
-                .map(|a| a.iter().map(|x| x.as_u64().unwrap() as usize).collect())
-                .unwrap_or_default()
-        };
-        Shards {
-            default: widths(&v["default"]),
-            max_non_sharded_length: v["maxNonShardedLength"].as_u64().unwrap_or(0) as usize,
-            overrides: v["overrides"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|o| {
-                            (
-                                o["prefix"].as_str().unwrap().to_string(),
-                                widths(&o["shards"]),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Relative file path of blob `id` (`GetShardDirectoryAndBlob` + `.f`).
-    pub fn path_of(&self, id: &str) -> String {
-        if id.len() <= self.max_non_sharded_length {
-            return format!("{id}.f");
-        }
-        let widths = self
-            .overrides
-            .iter()
-            .find(|(p, _)| id.starts_with(p.as_str()))
-            .map_or(&self.default, |(_, w)| w);
-        let mut path = String::new();
-        let mut rest = id;
-        for &w in widths {
-            if rest.len() <= w {
-                break;
-            }
-            path.push_str(&rest[..w]);
-            path.push('/');
-            rest = &rest[w..];
-        }
-        format!("{path}{rest}.f")
-    }
+/// Go's `json.Marshal` of a value re-serialized by the generator (tests compare parsed
+/// structures, never these bytes).
+pub fn to_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
 }
 
-/// Every blob of a filesystem repository, listed as kopia's sharded storage does: walk
-/// the tree, a file `f` ending in `.f` under accumulated prefix `P` is blob `P + f[..-2]`.
-/// Returns blob ID → (relative path, bytes).
-pub fn read_blobs(repo: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
-    fn walk(dir: &Path, prefix: &str, rel: &str, out: &mut BTreeMap<String, (String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().expect("UTF-8 blob file name");
-            let path = e.path();
-            if e.file_type().unwrap().is_dir() {
-                walk(
-                    &path,
-                    &format!("{prefix}{name}"),
-                    &format!("{rel}{name}/"),
-                    out,
-                );
-            } else if let Some(stem) = name.strip_suffix(".f") {
-                let bytes = std::fs::read(&path).unwrap();
-                let prev = out.insert(format!("{prefix}{stem}"), (format!("{rel}{name}"), bytes));
-                assert!(prev.is_none(), "blob {prefix}{stem} listed twice");
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(repo, "", "", &mut out);
-    out
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as Go's `crc32.ChecksumIEEE`).
-pub fn crc32_ieee(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, slot) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *slot = c;
-        }
-        t
-    });
-    !data.iter().fold(!0u32, |c, &b| {
-        table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-    })
-}
-
-/// Parameters of kopia's `REED-SOLOMON-CRC32` ECC for one overhead percentage
-/// (`repo/ecc/ecc_rs_crc.go`, `newReedSolomonCrcECC`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ecc {
-    data_shards: usize,
-    parity_shards: usize,
-    max_shard_size: usize,
-    threshold_parity_output: usize,
-    threshold_blocks_output: usize,
-}
-
-const ECC_CRC: usize = 4;
-const ECC_SMALL_DATA: usize = 6;
-const ECC_SMALL_PARITY: usize = 2;
-
-impl Ecc {
-    /// kopia's parameters for `overheadPercent` (float32 arithmetic as in Go).
-    pub fn new(overhead_percent: i64) -> Ecc {
-        let max_shard_size: usize = match overhead_percent {
-            1 => 1024,
-            2 => 512,
-            3 => 256,
-            4..=6 => 128,
-            _ => 64,
-        };
-        let free = (overhead_percent as f32 - 400.0f32 / max_shard_size as f32).max(0.01f32);
-        let apply = |val: usize, pct: f32| (val as f64 * f64::from(pct)).floor() as i64;
-        let mut data = 128usize;
-        let mut parity = apply(data, free / 100.0f32).clamp(1, 128) as usize;
-        if parity == 1 {
-            parity = 2;
-            data = apply(parity, 100.0f32 / free).clamp(128, 254) as usize;
-        }
-        let threshold_parity_input = 2 * ECC_CRC * (data + parity);
-        let final_size = |d: usize, p: usize, shard: usize| (d + p) * (ECC_CRC + shard);
-        Ecc {
-            data_shards: data,
-            parity_shards: parity,
-            max_shard_size,
-            threshold_parity_output: final_size(
-                ECC_SMALL_DATA,
-                ECC_SMALL_PARITY,
-                threshold_parity_input.div_ceil(ECC_SMALL_DATA),
-            ),
-            threshold_blocks_output: final_size(data, parity, max_shard_size),
-        }
-    }
-
-    /// Removes the ECC layer from stored bytes (kopia `Decrypt` without reconstruction):
-    /// every data and parity shard's CRC32 must verify, then the data shards are
-    /// concatenated and the length-prefixed original extracted. Parity is not recomputed
-    /// (that would need a Reed–Solomon implementation); undamaged data needs none.
-    pub fn strip(&self, stored: &[u8]) -> Result<Vec<u8>, String> {
-        let len = stored.len();
-        let (data_shards, parity_shards, shard, blocks) = if len <= self.threshold_parity_output {
-            let s = len
-                .div_ceil(ECC_SMALL_DATA + ECC_SMALL_PARITY)
-                .max(1 + ECC_CRC)
-                - ECC_CRC;
-            (ECC_SMALL_DATA, ECC_SMALL_PARITY, s, 1)
-        } else if len <= self.threshold_blocks_output {
-            let d = self.data_shards;
-            let p = self.parity_shards;
-            (d, p, len.div_ceil(d + p).max(1 + ECC_CRC) - ECC_CRC, 1)
-        } else {
-            let d = self.data_shards;
-            let p = self.parity_shards;
-            let s = self.max_shard_size;
-            (d, p, s, len.div_ceil((d + p) * (ECC_CRC + s)))
-        };
-        let parity_len = parity_shards * (ECC_CRC + shard) * blocks;
-        let total = (data_shards + parity_shards) * (ECC_CRC + shard) * blocks;
-        if len < parity_len || len > total {
-            return Err(format!("ECC: {len} bytes do not fit the layout"));
-        }
-        let mut padded = stored.to_vec();
-        padded.resize(total, 0);
-        let (ecc, data) = padded.split_at(parity_len);
-        let padding_start = len - parity_len;
-        for (i, unit) in ecc.chunks_exact(ECC_CRC + shard).enumerate() {
-            let (crc, body) = unit.split_at(ECC_CRC);
-            if u32::from_be_bytes(crc.try_into().unwrap()) != crc32_ieee(body) {
-                return Err(format!("ECC: parity shard {i} fails its CRC"));
-            }
-        }
-        let mut out = Vec::with_capacity(data.len());
-        for (i, unit) in data.chunks_exact(ECC_CRC + shard).enumerate() {
-            let (crc, body) = unit.split_at(ECC_CRC);
-            if i * (ECC_CRC + shard) < padding_start
-                && u32::from_be_bytes(crc.try_into().unwrap()) != crc32_ieee(body)
-            {
-                return Err(format!("ECC: data shard {i} fails its CRC"));
-            }
-            out.extend_from_slice(body);
-        }
-        let n = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
-        if 4 + n > out.len() {
-            return Err(format!("ECC: length prefix {n} exceeds the data"));
-        }
-        out.truncate(4 + n);
-        out.drain(..4);
-        Ok(out)
-    }
-}
-
-/// Content and blob decryption as kopia's formatter does it: AEAD, then (when the
-/// repository has ECC) kopia's ECC wrapper around the AEAD output.
-pub struct Crypter {
-    /// kopia-proto's encryptor.
-    pub enc: Encryptor,
-    /// The ECC layer, if enabled.
-    pub ecc: Option<Ecc>,
-}
-
-impl Crypter {
-    /// Decrypts stored bytes with `iv` (content ID IV or blob-ID IV).
-    pub fn open(&self, stored: &[u8], iv: &[u8]) -> Result<Vec<u8>, String> {
-        let stripped;
-        let data = match &self.ecc {
-            Some(ecc) => {
-                stripped = ecc.strip(stored)?;
-                &stripped[..]
-            }
-            None => stored,
-        };
-        self.enc.decrypt(data, iv).map_err(|e| e.to_string())
-    }
-
-    /// Decrypts a blob-crypto blob (index blobs, logs): IV from the blob ID.
-    pub fn open_blob(&self, blob_id: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
-        let iv = kopia_proto::encryption::blob_iv(blob_id).map_err(|e| e.to_string())?;
-        self.open(stored, &iv)
-    }
-}
-
-impl ContentCipher for Crypter {
-    fn encrypt_into(&self, _: &[u8], _: &[u8], _: &mut Vec<u8>) -> Result<(), CipherError> {
-        Err(CipherError("the golden tests only read".into()))
-    }
-
-    fn decrypt(&self, ciphertext: &[u8], iv: &[u8]) -> Result<Vec<u8>, CipherError> {
-        self.open(ciphertext, iv).map_err(CipherError)
-    }
+/// Header ID of a policy compressor name (`None` for no compression).
+pub fn header_of(name: &str) -> Option<u32> {
+    (!name.is_empty() && name != "none").then(|| Compressor::from_name(name).unwrap().header_id())
 }
 
 /// Byte-level diff summary for assertion messages: lengths and the first difference.
@@ -350,33 +112,4 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> String {
         ctx(a),
         ctx(b)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc32_known_value() {
-        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
-    fn shard_paths() {
-        let s = Shards::parse(br#"{"default":[1,3],"maxNonShardedLength":20}"#);
-        assert_eq!(s.path_of("kopia.repository"), "kopia.repository.f");
-        assert_eq!(
-            s.path_of("p9620360462ea7f08da6e996cf0fcb6c7-s12889c210644806f130"),
-            "p/962/0360462ea7f08da6e996cf0fcb6c7-s12889c210644806f130.f"
-        );
-    }
-
-    #[test]
-    fn ecc_parameters_for_ten_percent() {
-        let e = Ecc::new(10);
-        assert_eq!(
-            (e.data_shards, e.parity_shards, e.max_shard_size),
-            (128, 4, 64)
-        );
-    }
 }
