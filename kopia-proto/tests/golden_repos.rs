@@ -33,7 +33,7 @@ use golden_support::repository::{
 };
 use golden_support::snapshot::{check_manifests, check_objects};
 use golden_support::storage::{Shards, read_blobs};
-use golden_support::{Golden, header_of, s};
+use golden_support::{Golden, Node, header_of, s, tree_listing};
 use kopia_proto::encryption::Encryptor;
 use kopia_proto::hashing::HashFunction;
 
@@ -81,6 +81,29 @@ fn every_golden_repository_is_tested() {
     let mut tested: Vec<String> = TESTED.iter().map(|s| s.to_string()).collect();
     tested.sort();
     assert_eq!(listed, tested, "index.json repos vs the tests in this file");
+}
+
+/// The tree the repositories snapshotted is what `fixtures/make-tree` builds today:
+/// same names, types, modes, nanosecond mtimes, bytes and link targets.
+#[test]
+fn golden_tree_is_the_deterministic_tree() {
+    let g = Golden::load();
+    let fresh = tempfile::tempdir().unwrap();
+    let out = fresh.path().join("tree");
+    let script = vmdp_testkit::workspace_root().join("fixtures/make-tree");
+    let status = std::process::Command::new(&script)
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {} (needs python3): {e}", script.display()));
+    assert!(status.success(), "{}: {status}", script.display());
+    let golden = tree_listing(&g.tree());
+    let made = tree_listing(&out);
+    assert!(golden.len() > 1600, "{} nodes", golden.len());
+    let names = |t: &BTreeMap<Vec<u8>, Node>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&golden), names(&made), "paths");
+    for (path, node) in &golden {
+        assert_eq!(node, &made[path], "{}", String::from_utf8_lossy(path));
+    }
 }
 
 fn check_repo(name: &str) {

@@ -15,6 +15,9 @@ pub mod repository;
 pub mod snapshot;
 pub mod storage;
 
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use kopia_proto::compression::Compressor;
@@ -91,6 +94,60 @@ pub fn to_bytes(v: &Value) -> Vec<u8> {
 /// Header ID of a policy compressor name (`None` for no compression).
 pub fn header_of(name: &str) -> Option<u32> {
     (!name.is_empty() && name != "none").then(|| Compressor::from_name(name).unwrap().header_id())
+}
+
+/// One node of a directory tree as a snapshot records it (ownership aside).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Node {
+    /// `lstat` mode: file type and permission bits.
+    pub mode: u32,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// File bytes or symlink target; empty for directories.
+    pub data: Vec<u8>,
+}
+
+/// Every node under `root` by relative path (`""` is `root` itself), without following
+/// symlinks.
+pub fn tree_listing(root: &Path) -> BTreeMap<Vec<u8>, Node> {
+    fn walk(path: &Path, rel: Vec<u8>, out: &mut BTreeMap<Vec<u8>, Node>) {
+        let md = std::fs::symlink_metadata(path)
+            .unwrap_or_else(|e| panic!("lstat {}: {e}", path.display()));
+        let data = if md.file_type().is_symlink() {
+            std::fs::read_link(path)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec()
+        } else if md.is_file() {
+            std::fs::read(path).unwrap()
+        } else {
+            Vec::new()
+        };
+        if md.is_dir() {
+            for e in std::fs::read_dir(path).unwrap() {
+                let name = e.unwrap().file_name();
+                let mut child = rel.clone();
+                if !child.is_empty() {
+                    child.push(b'/');
+                }
+                child.extend_from_slice(name.as_bytes());
+                walk(&path.join(&name), child, out);
+            }
+        }
+        let mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+        out.insert(
+            rel,
+            Node {
+                mode: md.mode(),
+                mtime_ns,
+                data,
+            },
+        );
+    }
+    let mut out = BTreeMap::new();
+    walk(root, Vec::new(), &mut out);
+    out
 }
 
 /// Byte-level diff summary for assertion messages: lengths and the first difference.

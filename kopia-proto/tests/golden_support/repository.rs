@@ -215,7 +215,8 @@ pub fn check_indexes(
     (ours.into_iter().filter(|e| !e.deleted).collect(), read)
 }
 
-/// Step 2 (packs): postambles, local indexes, preambles.
+/// Step 2 (packs): postambles, local indexes, preambles; every content in every pack's
+/// local index decrypts, decompresses and hashes to its ID.
 pub fn check_packs(
     cfg: &RepositoryConfig,
     crypter: &Crypter,
@@ -230,7 +231,7 @@ pub fn check_packs(
         let fbytes = checksummed_format_bytes(&blobs["kopia.repository"]).unwrap();
         fbytes.len()
     };
-    let mut packs = 0;
+    let (mut packs, mut contents) = (0, 0);
     for (id, bytes) in blobs.iter().filter(|(id, _)| id.starts_with(['p', 'q'])) {
         packs += 1;
         parse_pack_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -260,6 +261,9 @@ pub fn check_packs(
                 **m == e || m.timestamp_seconds > e.timestamp_seconds,
                 "{id}: {e:?}"
             );
+            // Superseded copies too: every content of every pack decrypts.
+            open_content(crypter, hash, bytes, &e);
+            contents += 1;
         }
         assert_eq!(
             min_offset as usize,
@@ -267,6 +271,7 @@ pub fn check_packs(
             "{id}: first content offset"
         );
     }
+    assert!(contents >= live.len(), "every live content is in a pack");
     packs
 }
 
@@ -367,6 +372,27 @@ pub fn check_other_blobs(
     logs
 }
 
+/// Decrypts and decompresses content `e` of `pack`, checking its length and that it
+/// hashes to its ID.
+fn open_content(crypter: &Crypter, hash: &HashFunction, pack: &[u8], e: &IndexEntry) -> Vec<u8> {
+    let id = e.content_id;
+    let stored = content_slice(pack, e).unwrap_or_else(|err| panic!("{id}: {err}"));
+    let dec = decrypt_content(crypter, e, stored).unwrap_or_else(|err| panic!("{id}: {err}"));
+    let data = compression::decompress_expecting(
+        &dec,
+        e.compression_header_id,
+        e.original_length as usize,
+    )
+    .unwrap_or_else(|err| panic!("{id}: {err}"));
+    assert_eq!(data.len(), e.original_length as usize, "{id}: length");
+    assert_eq!(
+        hash.content_id(id.prefix(), &data).unwrap(),
+        id,
+        "content hashes to its ID"
+    );
+    data
+}
+
 /// Step 3: every content decrypts, decompresses and hashes to its ID.
 pub fn read_contents(
     crypter: &Crypter,
@@ -380,25 +406,7 @@ pub fn read_contents(
         let pack = blobs
             .get(&*e.pack_blob_id)
             .unwrap_or_else(|| panic!("{}: pack {} missing", e.content_id, e.pack_blob_id));
-        let stored = content_slice(pack, e).unwrap();
-        let dec = decrypt_content(crypter, e, stored).unwrap();
-        let data = compression::decompress_expecting(
-            &dec,
-            e.compression_header_id,
-            e.original_length as usize,
-        )
-        .unwrap_or_else(|err| panic!("{}: {err}", e.content_id));
-        assert_eq!(
-            data.len(),
-            e.original_length as usize,
-            "{}: length",
-            e.content_id
-        );
-        assert_eq!(
-            hash.content_id(e.content_id.prefix(), &data).unwrap(),
-            e.content_id,
-            "content hashes to its ID"
-        );
+        let data = open_content(crypter, hash, pack, e);
         *by_header.entry(e.compression_header_id).or_default() += 1;
         plain.insert(e.content_id, data);
     }
