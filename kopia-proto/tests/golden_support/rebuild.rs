@@ -372,14 +372,14 @@ pub fn check_rebuild(
     // decision may differ where the frame overhead dominates: inputs of at most
     // TINY bytes that only kopia-proto manages to shrink. Everything else must agree.
     const TINY: usize = 256;
-    let (mut differing, mut tiny) = (Vec::new(), 0);
+    let (mut differing, mut tiny) = (Vec::new(), Vec::new());
     for (id, st) in &sink.stored {
         let theirs = kopia[id].compression_header_id;
         if theirs == st.recorded {
             continue;
         }
         if theirs == 0 && Some(st.recorded) == st.requested && st.len <= TINY {
-            tiny += 1;
+            tiny.push(format!("{:#x}:{}B", st.recorded, st.len));
             continue;
         }
         differing.push(format!(
@@ -393,8 +393,12 @@ pub fn check_rebuild(
         differing.join("\n")
     );
     let mut note = format!("root rebuilt; {} contents", sink.stored.len());
-    if tiny > 0 {
-        note += &format!(", {tiny} tiny ones that only kopia-proto compresses");
+    if !tiny.is_empty() {
+        note += &format!(
+            ", {} tiny ones that only kopia-proto compresses ({})",
+            tiny.len(),
+            tiny.join(" ")
+        );
     }
     if legacy {
         note += &format!(", {substituted} Z chunk IDs from kopia's compressed bytes");
