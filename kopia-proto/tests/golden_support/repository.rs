@@ -250,10 +250,15 @@ pub fn check_packs(
             "{id}: local index IV"
         );
         let ndx = Index::open(&local[..], 28).unwrap();
-        let mut min_offset = u32::MAX;
+        let mut spans = Vec::new();
         for e in ndx.iter() {
             assert_eq!(&*e.pack_blob_id, id.as_str());
-            min_offset = min_offset.min(e.pack_offset);
+            assert_eq!(
+                id.starts_with('q'),
+                e.content_id.prefix().is_some(),
+                "{id}: prefixed contents go to q packs, others to p packs"
+            );
+            spans.push((e.pack_offset as usize, e.packed_length as usize));
             let m = by_id
                 .get(&e.content_id)
                 .unwrap_or_else(|| panic!("{id}: {e:?} not merged"));
@@ -265,11 +270,23 @@ pub fn check_packs(
             open_content(crypter, hash, bytes, &e);
             contents += 1;
         }
-        assert_eq!(
-            min_offset as usize,
-            preamble + 32,
-            "{id}: first content offset"
+        // Layout (spec §6.2): [format bytes] 32 random bytes, the contents back to back,
+        // 1..=4096 bytes of padding up to a multiple of 4096, the local index.
+        spans.sort_unstable();
+        let mut end = preamble + 32;
+        for (offset, len) in spans {
+            assert_eq!(
+                offset, end,
+                "{id}: contents are back to back after the preamble"
+            );
+            end += len;
+        }
+        let index_at = p.local_index_offset as usize;
+        assert!(
+            index_at > end && index_at - end <= 4096 && index_at % 4096 == 0,
+            "{id}: contents end at {end}, local index at {index_at}"
         );
+        assert!(index_at + p.local_index_length as usize <= bytes.len());
     }
     assert!(contents >= live.len(), "every live content is in a pack");
     packs
