@@ -8,10 +8,11 @@
 //! 2. index blobs: selection (epoch manager or legacy) equals `kopia index list`; each
 //!    decrypts, carries its hash in its name and re-encodes byte-identically; the merged
 //!    entries equal `kopia content list --deleted` field by field; every pack's
-//!    postamble, local index (IV = hash) and v1 format-bytes preamble check out; every
-//!    other blob is known: `kopia.maintenance` decrypts to a schedule, every `_log_`
-//!    blob decrypts, carries its hash and gunzips to one log record per line;
-//! 3. every content decrypts, decompresses (bounded by its original length) and hashes
+//!    postamble, local index (IV = hash), layout and v1 format-bytes preamble check
+//!    out; every other blob is known: `kopia.maintenance` decrypts to a schedule, every
+//!    `_log_` blob decrypts, carries its hash and gunzips to one log record per line;
+//! 3. every content (live ones by the merged index, and every copy in every pack's
+//!    local index) decrypts, decompresses (bounded by its original length) and hashes
 //!    to its ID; the policy's compressors actually occur;
 //! 4. every saved object (`objects/`) is rebuilt byte-identically from contents and
 //!    re-encodes byte-identically (directory and indirect index objects); every entry
@@ -21,6 +22,9 @@
 //!    byte-identically; metadata equals `kopia manifest list`;
 //! 6. the snapshot is rebuilt from `tree/` with kopia-proto only and yields kopia's root
 //!    object ID, directory bytes, content set and compression decisions.
+//!
+//! Two more tests: every repository in `index.json` has a test here, and `tree/` is
+//! exactly what `fixtures/make-tree` builds.
 
 mod golden_support;
 
