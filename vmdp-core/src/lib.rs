@@ -8,6 +8,7 @@
 pub mod error;
 pub mod progress;
 pub mod repo;
+pub mod snapshot;
 
 pub use error::{Error, Result};
 pub use kopia_proto as proto;
