@@ -314,14 +314,15 @@ mod tests {
         p.compressor_name = "no-such".into();
         p.max_size = 0;
         assert_eq!(compressor_for_file(&p, b"a.txt", 10), None);
-        // Unsorted lists are searched like Go's sort.SearchStrings: ".b" is missed here.
+        // Unsorted lists are searched like Go's sort.SearchStrings: ".c" is missed here.
         let unsorted = CompressionPolicy {
             compressor_name: "s2-default".into(),
             never_compress: vec![".c".into(), ".a".into(), ".b".into()],
             ..Default::default()
         };
         assert_eq!(compressor_for_file(&unsorted, b"x.a", 1), Some(0x1200));
-        assert_eq!(compressor_for_file(&unsorted, b"x.c", 1), None);
+        assert_eq!(compressor_for_file(&unsorted, b"x.c", 1), Some(0x1200));
+        assert_eq!(compressor_for_file(&unsorted, b"x.b", 1), None);
     }
 
     #[test]
