@@ -9,6 +9,7 @@ mod local;
 mod policy_tree;
 mod previous;
 mod scan;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -206,8 +207,8 @@ pub async fn create(
             force_hash_percent: options.force_hash_percent,
         },
     );
-    let mut meta = stat_entry(&real, root_name(&real).into()).map_err(io_err(&real))?;
-    meta.name = root_name(&real).into();
+    let mut meta = stat_entry(&real, root_name(&real)).map_err(io_err(&real))?;
+    meta.name = root_name(&real);
     let prototype = SnapshotManifest {
         source: si.clone(),
         description: options.description.clone(),

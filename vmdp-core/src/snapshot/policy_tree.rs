@@ -133,6 +133,9 @@ pub(crate) fn compressor_for_file(p: &CompressionPolicy, name: &[u8], size: i64)
     compressor_id(&p.compressor_name)
 }
 
+/// Policies defined below a node: path components and the policy.
+type Defined = Vec<(Vec<String>, Arc<NodePolicy>)>;
+
 /// A node of the policy tree (kopia's `policy.Tree`).
 #[derive(Debug)]
 pub(crate) struct PolicyTree {
@@ -152,7 +155,7 @@ impl PolicyTree {
     /// path policies (`a/b` below the source).
     pub fn build(root: Policy, nested: Vec<(String, Policy)>) -> Arc<Self> {
         let root = Arc::new(NodePolicy::new(root));
-        let defined: Vec<(Vec<String>, Arc<NodePolicy>)> = nested
+        let defined: Defined = nested
             .into_iter()
             .map(|(rel, p)| {
                 let parts = rel.split('/').map(str::to_string).collect();
@@ -170,7 +173,7 @@ impl PolicyTree {
     ) -> PolicyTree {
         let inherited = own.is_none();
         let effective = own.unwrap_or_else(|| parent.clone());
-        let mut groups: HashMap<String, Vec<(Vec<String>, Arc<NodePolicy>)>> = HashMap::new();
+        let mut groups: HashMap<String, Defined> = HashMap::new();
         for (parts, p) in defined {
             if let Some(first) = parts.get(depth) {
                 groups
