@@ -301,3 +301,63 @@ impl KopiaRepo {
         v.as_array().unwrap().last().unwrap().clone()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_policies_and_ignore_files_like_kopia() {
+    let k = KopiaRepo::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    make_tree(&tree);
+    std::fs::write(tree.join("docs/.kopiaignore"), b"lorem.txt\n").unwrap();
+    std::fs::create_dir(tree.join("cache")).unwrap();
+    std::fs::write(
+        tree.join("cache/CACHEDIR.TAG"),
+        b"Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("cache/blob"), b"cached data").unwrap();
+    let t = tree.to_str().unwrap();
+    let data = tree.join("data");
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            t,
+            "--add-ignore",
+            "*.key",
+            "--add-ignore",
+            "/many",
+        ],
+    );
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            data.to_str().unwrap(),
+            "--add-ignore",
+            "random.bin",
+        ],
+    );
+    let mem = k.memory();
+    for (path, rules) in [
+        (t, vec!["*.key", "/many"]),
+        (data.to_str().unwrap(), vec!["random.bin"]),
+    ] {
+        let mut p = Policy::default();
+        p.files.ignore_rules = rules.into_iter().map(String::from).collect();
+        let si = SourceInfo::new("host", "user", path);
+        mem.put_manifest(&policy_labels(&si), &p.to_json())
+            .await
+            .unwrap();
+    }
+    let theirs = k.snapshot(&tree);
+    let ours = vmdp_snapshot(&mem, &tree).await;
+    assert_eq!(root_json(&ours), theirs["rootEntry"]);
+    let st = stats_json(&ours);
+    assert_eq!(st, k.latest(&tree)["stats"]);
+    // *.key, random.bin, lorem.txt; the cache directory and /many.
+    assert_eq!(st["excludedFileCount"], 3);
+    assert_eq!(st["excludedDirCount"], 2);
+}
