@@ -361,3 +361,43 @@ async fn path_policies_and_ignore_files_like_kopia() {
     assert_eq!(st["excludedFileCount"], 3);
     assert_eq!(st["excludedDirCount"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_upload_parts_like_kopia() {
+    let k = KopiaRepo::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("parts");
+    std::fs::create_dir(&tree).unwrap();
+    let mut x = 42u64;
+    let data: Vec<u8> = (0..(20usize << 20) + 123)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    std::fs::write(tree.join("large.bin"), &data).unwrap();
+    std::fs::write(tree.join("exactly-8m.bin"), &data[..8 << 20]).unwrap();
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            "--global",
+            "--parallel-upload-above-size-mib=8",
+        ],
+    );
+    let mem = k.memory();
+    let mut p = Policy::default();
+    p.upload.parallel_upload_above_size = Some(8 << 20);
+    mem.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let theirs = k.snapshot(&tree);
+    let ours = vmdp_snapshot(&mem, &tree).await;
+    assert_eq!(root_json(&ours), theirs["rootEntry"]);
+    // kopia counts every part as a file.
+    assert_eq!(stats_json(&ours), k.latest(&tree)["stats"]);
+    assert_eq!(ours.stats().file_count, 4);
+}
