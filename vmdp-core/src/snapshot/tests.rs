@@ -326,3 +326,44 @@ async fn file_grown_after_listing_gets_the_size_written() {
     let back = previous::read_object(&*r, oid, 8 << 20).await.unwrap();
     assert_eq!(&back[..], &longer[..]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_snapshot_not_saved_when_policy_says_so() {
+    use kopia_proto::manifest::{Policy, policy_labels};
+    let r = repo();
+    let t = tree();
+    let mut p = Policy::default();
+    p.retention.ignore_identical_snapshots = Some(true);
+    r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let first = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(first.manifest_id.is_some());
+    let second = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(second.manifest_id, None);
+    assert_eq!(second.root_object_id(), first.root_object_id());
+    std::fs::write(t.path().join("new"), b"changed").unwrap();
+    let third = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(third.manifest_id.is_some());
+}
