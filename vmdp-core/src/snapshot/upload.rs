@@ -207,21 +207,29 @@ impl Uploader {
         let metadata = node_policy.metadata_compression;
         let state = DirState::new(job.meta.clone(), job.rel.clone(), metadata);
         let key = parent.map(|p| p.register(Inflight::Dir(state.clone())));
-        let result = self.process_dir(&job, &state).await;
+        let result = self.finish_dir(&job, &state, metadata).await;
+        // Stay visible to checkpoints until the directory object is written.
         if let (Some(p), Some(k)) = (parent, key) {
             p.unregister(k);
         }
-        match result? {
-            Err(message) => Ok(Err(message)),
-            Ok(()) => {
-                let dmb = std::mem::take(&mut *state.builder());
-                let manifest = dmb.build(job.meta.mtime, self.incomplete_reason());
-                let oid = self.write_dir(&manifest.to_json(), metadata).await?;
-                let mut de = job.meta.dir_entry(oid);
-                de.summary = manifest.summary;
-                Ok(Ok(de))
-            }
+        result
+    }
+
+    async fn finish_dir(
+        self: &Arc<Self>,
+        job: &DirJob,
+        state: &Arc<DirState>,
+        metadata: Option<u32>,
+    ) -> Result<DirResult> {
+        if let Err(message) = self.process_dir(job, state).await? {
+            return Ok(Err(message));
         }
+        let dmb = state.builder().clone();
+        let manifest = dmb.build(job.meta.mtime, self.incomplete_reason());
+        let oid = self.write_dir(&manifest.to_json(), metadata).await?;
+        let mut de = job.meta.dir_entry(oid);
+        de.summary = manifest.summary;
+        Ok(Ok(de))
     }
 
     /// [`Uploader::upload_dir`] for a subdirectory, boxed (the recursion needs a named
