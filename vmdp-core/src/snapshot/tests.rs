@@ -367,3 +367,49 @@ async fn identical_snapshot_not_saved_when_policy_says_so() {
     .await;
     assert!(third.manifest_id.is_some());
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_types_are_errors_by_policy_and_fail_fast_cancels() {
+    use kopia_proto::manifest::{Policy, policy_labels};
+    let r = repo();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("f"), b"data").unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(t.path().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut p = Policy::default();
+    p.error_handling.ignore_unknown_types = Some(false);
+    r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let o = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!((o.error_count, o.ignored_error_count), (1, 0));
+    let s = o.manifest.root_entry.unwrap().summary.unwrap();
+    assert_eq!(s.failed_entries[0].path, b"pipe");
+    assert_eq!(
+        s.failed_entries[0].error,
+        b"unknown or unsupported entry type"
+    );
+    assert!(o.manifest.incomplete_reason.is_empty());
+    let mut ff = opts();
+    ff.fail_fast = true;
+    let o = run(
+        &r,
+        t.path(),
+        ff,
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(o.manifest.incomplete_reason, "canceled");
+}
