@@ -12,6 +12,7 @@ pub mod object_reader;
 pub mod progress;
 pub mod repo;
 pub mod restore;
+pub mod snapshot;
 pub mod snapshots;
 pub mod verify;
 
