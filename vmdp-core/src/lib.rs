@@ -5,9 +5,11 @@
 //! to `kopia server`; direct mode: blob storage with client-side encryption).
 //! Formats come from [`kopia_proto`], re-exported as [`proto`].
 
+pub mod config;
 pub mod error;
 pub mod progress;
 pub mod repo;
+pub mod server;
 
 pub use error::{Error, Result};
 pub use kopia_proto as proto;
