@@ -9,6 +9,7 @@
 mod acl;
 mod dir_builder;
 mod directory;
+pub mod ignore;
 mod maintenance;
 mod mode;
 mod policy;

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod repo;
 pub mod restore;
 pub mod server;
+pub mod snapshot;
 pub mod snapshots;
 pub mod verify;
 

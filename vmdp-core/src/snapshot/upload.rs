@@ -1,0 +1,602 @@
+//! The uploader (kopia's `snapshot/upload`): directories are walked in parallel, each
+//! child is reused from a previous snapshot, uploaded, or recorded as failed, and every
+//! directory object is written once its children are done (object-format §6, §7.5).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+
+use bytes::Bytes;
+use kopia_proto::manifest::{DirEntry, EntryType, SnapshotStats, entry_metadata_equal};
+use kopia_proto::object::{WrittenObject, parallel_upload_parts};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::checkpoint::{DirState, Inflight};
+use super::file::{FileError, ReadObserver, Source, upload_object};
+use super::local::{Kind, LocalEntry};
+use super::policy_tree::{NodePolicy, PolicyTree};
+use super::previous::{PrevDir, load_unique};
+use super::scan::{IgnoreContext, scan_dir};
+use super::writer::{ChunkProgress, Writer};
+use crate::progress::{CancellationToken, Progress, SharedProgress};
+use crate::{Error, Result};
+
+/// `incomplete` reason of a canceled upload.
+pub(crate) const REASON_CANCELED: &str = "canceled";
+/// `incomplete` reason of an upload stopped by the upload byte limit.
+pub(crate) const REASON_LIMIT: &str = "limit reached";
+/// Directory object prefix.
+const DIR_PREFIX: u8 = b'k';
+
+/// Kopia's snapshot statistics, updated concurrently.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    total_size: AtomicI64,
+    excluded_total_size: AtomicI64,
+    file_count: AtomicI32,
+    cached_files: AtomicI32,
+    non_cached_files: AtomicI32,
+    dir_count: AtomicI32,
+    excluded_file_count: AtomicI32,
+    excluded_dir_count: AtomicI32,
+    ignored_error_count: AtomicI32,
+    error_count: AtomicI32,
+}
+
+impl Stats {
+    /// The statistics as stored in a snapshot manifest.
+    pub fn snapshot(&self) -> SnapshotStats {
+        let g32 = |a: &AtomicI32| a.load(Ordering::Relaxed);
+        SnapshotStats {
+            total_size: self.total_size.load(Ordering::Relaxed),
+            excluded_total_size: self.excluded_total_size.load(Ordering::Relaxed),
+            file_count: g32(&self.file_count),
+            cached_files: g32(&self.cached_files),
+            non_cached_files: g32(&self.non_cached_files),
+            dir_count: g32(&self.dir_count),
+            excluded_file_count: g32(&self.excluded_file_count),
+            excluded_dir_count: g32(&self.excluded_dir_count),
+            ignored_error_count: g32(&self.ignored_error_count),
+            error_count: g32(&self.error_count),
+        }
+    }
+}
+
+fn inc(a: &AtomicI32, n: i32) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Settings of one upload.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadSettings {
+    /// Files read (and directories listed) at once.
+    pub parallel: usize,
+    /// Stop with `limit reached` after reading more than this many bytes (0 = no limit).
+    pub max_upload_bytes: i64,
+    /// Cancel the upload at the first error that is not ignored.
+    pub fail_fast: bool,
+    /// Percentage (0..=100) of reusable entries hashed again anyway (kopia's `--force-hash`).
+    pub force_hash_percent: f64,
+}
+
+/// Shared state of one upload.
+pub(crate) struct Uploader {
+    /// Stores objects.
+    pub writer: Arc<Writer>,
+    progress: SharedProgress,
+    /// Cancellation of this upload (the caller's token's child; checkpoint failures cancel it).
+    pub cancel: CancellationToken,
+    reads: Arc<Semaphore>,
+    /// Statistics.
+    pub stats: Stats,
+    settings: UploadSettings,
+    read_bytes: AtomicI64,
+    limit_hit: AtomicBool,
+}
+
+/// What happened to one child.
+enum Outcome {
+    Entry(DirEntry),
+    Failed { message: String, ignored: bool },
+    Skipped,
+}
+
+/// Where a directory is and what applies to it.
+#[derive(Clone)]
+pub(crate) struct DirJob {
+    /// Local path.
+    pub path: PathBuf,
+    /// Path relative to the snapshot root (`""` for the root).
+    pub rel: PathBuf,
+    /// Its `lstat` metadata.
+    pub meta: LocalEntry,
+    /// Its policy subtree.
+    pub node: Arc<PolicyTree>,
+    /// The ignore context of its parent.
+    pub ignore: Arc<IgnoreContext>,
+    /// The same directory in previous snapshots.
+    pub prev: Vec<Arc<PrevDir>>,
+}
+
+/// Kopia's relative entry path: `name` at the root, `dir/name` below.
+fn child_rel(rel: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(name)
+    } else {
+        rel.join(name)
+    }
+}
+
+/// Relative path bytes with `/` separators, as stored in `errors[].path`.
+fn rel_bytes(rel: &Path) -> Vec<u8> {
+    let b = rel.as_os_str().as_encoded_bytes();
+    if std::path::MAIN_SEPARATOR == '/' {
+        b.to_vec()
+    } else {
+        b.iter()
+            .map(|&c| {
+                if c == std::path::MAIN_SEPARATOR as u8 {
+                    b'/'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+}
+
+/// Counts bytes read and stops reads on cancellation or when the byte limit is exceeded.
+struct Observer(Arc<Uploader>);
+
+impl ReadObserver for Observer {
+    fn read(&self, n: usize) -> bool {
+        let u = &self.0;
+        let total = u.read_bytes.fetch_add(n as i64, Ordering::Relaxed) + n as i64;
+        u.progress.report(Progress::BytesProcessed(n as u64));
+        let max = u.settings.max_upload_bytes;
+        if max > 0 && total > max {
+            u.limit_hit.store(true, Ordering::Relaxed);
+        }
+        !u.is_canceled()
+    }
+}
+
+impl Uploader {
+    /// An uploader storing through `writer`.
+    pub fn new(
+        writer: Arc<Writer>,
+        progress: SharedProgress,
+        cancel: CancellationToken,
+        settings: UploadSettings,
+    ) -> Arc<Self> {
+        Arc::new(Uploader {
+            writer,
+            progress,
+            cancel,
+            reads: Arc::new(Semaphore::new(settings.parallel.max(1))),
+            stats: Stats::default(),
+            settings,
+            read_bytes: AtomicI64::new(0),
+            limit_hit: AtomicBool::new(false),
+        })
+    }
+
+    /// Kopia's `incompleteReason`: `canceled`, `limit reached` or empty.
+    pub fn incomplete_reason(&self) -> &'static str {
+        if self.cancel.is_cancelled() {
+            REASON_CANCELED
+        } else if self.limit_hit.load(Ordering::Relaxed) {
+            REASON_LIMIT
+        } else {
+            ""
+        }
+    }
+
+    fn is_canceled(&self) -> bool {
+        !self.incomplete_reason().is_empty()
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
+        self.reads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Repository(format!("upload worker pool closed: {e}")))
+    }
+
+    /// Kopia's `reportErrorAndMaybeCancel`.
+    fn report_error(&self, dmb: &DirState, rel: &Path, message: &str, ignored: bool) {
+        if ignored {
+            inc(&self.stats.ignored_error_count, 1);
+        } else {
+            inc(&self.stats.error_count, 1);
+        }
+        self.progress.report(Progress::Error {
+            path: rel,
+            message,
+            ignored,
+        });
+        dmb.builder()
+            .add_failed_entry(rel_bytes(rel), ignored, message);
+        if self.settings.fail_fast && !ignored {
+            self.cancel.cancel();
+        }
+    }
+
+    /// Uploads a directory and returns its entry (with summary). Errors reading the
+    /// directory itself come back as `Ok(Err(message))`.
+    pub async fn upload_dir(
+        self: &Arc<Self>,
+        job: DirJob,
+        parent: Option<&Arc<DirState>>,
+    ) -> Result<std::result::Result<DirEntry, String>> {
+        inc(&self.stats.dir_count, 1);
+        self.progress.report(Progress::Directory { path: &job.rel });
+        let node_policy = job.node.effective().clone();
+        let metadata = node_policy.metadata_compression;
+        let state = DirState::new(job.meta.clone(), job.rel.clone(), metadata);
+        let key = parent.map(|p| p.register(Inflight::Dir(state.clone())));
+        let result = self.process_dir(&job, &state).await;
+        if let (Some(p), Some(k)) = (parent, key) {
+            p.unregister(k);
+        }
+        match result? {
+            Err(message) => Ok(Err(message)),
+            Ok(()) => {
+                let dmb = std::mem::take(&mut *state.builder());
+                let manifest = dmb.build(job.meta.mtime, self.incomplete_reason());
+                let oid = self.write_dir(&manifest.to_json(), metadata).await?;
+                let mut de = job.meta.dir_entry(oid);
+                de.summary = manifest.summary;
+                Ok(Ok(de))
+            }
+        }
+    }
+
+    /// [`Uploader::upload_dir`] for a subdirectory, boxed (the recursion needs a named
+    /// `Send` future type).
+    fn upload_dir_boxed(
+        self: Arc<Self>,
+        job: DirJob,
+        parent: Arc<DirState>,
+    ) -> Pin<Box<dyn Future<Output = Result<std::result::Result<DirEntry, String>>> + Send>> {
+        Box::pin(async move { self.upload_dir(job, Some(&parent)).await })
+    }
+
+    /// Writes a directory object (`k` prefix, metadata compression).
+    pub async fn write_dir(&self, json: &[u8], metadata: Option<u32>) -> Result<String> {
+        let opts = self.writer.metadata_options(Some(DIR_PREFIX), metadata);
+        let obj = self
+            .writer
+            .write_bytes(&opts, Bytes::copy_from_slice(json))
+            .await?;
+        Ok(obj.id.to_string())
+    }
+
+    /// Lists the directory and processes every child concurrently.
+    async fn process_dir(
+        self: &Arc<Self>,
+        job: &DirJob,
+        state: &Arc<DirState>,
+    ) -> Result<std::result::Result<(), String>> {
+        let scan = {
+            let _permit = self.permit().await?;
+            let (path, node, ignore, dev) = (
+                job.path.clone(),
+                job.node.clone(),
+                job.ignore.clone(),
+                job.meta.dev,
+            );
+            let rel = if job.rel.as_os_str().is_empty() {
+                b".".to_vec()
+            } else {
+                let mut r = b"./".to_vec();
+                r.extend_from_slice(&rel_bytes(&job.rel));
+                r
+            };
+            tokio::task::spawn_blocking(move || scan_dir(&path, &rel, &node, &ignore, dev))
+                .await
+                .map_err(|e| Error::Repository(format!("directory scan task failed: {e}")))?
+        };
+        let scan = match scan {
+            Ok(s) => s,
+            Err(message) => return Ok(Err(message)),
+        };
+        for x in &scan.excluded {
+            let times = i32::try_from(x.times).unwrap_or(i32::MAX);
+            if x.is_dir {
+                inc(&self.stats.excluded_dir_count, times);
+            } else {
+                inc(&self.stats.excluded_file_count, times);
+                self.stats
+                    .excluded_total_size
+                    .fetch_add(x.size * i64::from(times), Ordering::Relaxed);
+            }
+        }
+        let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+        for entry in scan.entries {
+            if self.is_canceled() {
+                break;
+            }
+            while let Some(done) = tasks.try_join_next() {
+                done.map_err(|e| Error::Repository(format!("upload task failed: {e}")))??;
+            }
+            let rel = child_rel(&job.rel, &entry.name);
+            let child_node = job.node.child(entry.name_bytes());
+            if entry.kind != Kind::Dir {
+                if let Some(de) = self.find_cached(&entry, &job.prev) {
+                    inc(&self.stats.cached_files, 1);
+                    self.stats.total_size.fetch_add(de.size, Ordering::Relaxed);
+                    self.progress.report(Progress::FileDone {
+                        path: &rel,
+                        bytes: u64::try_from(de.size).unwrap_or(0),
+                        cached: true,
+                    });
+                    state.builder().add_entry(de);
+                    continue;
+                }
+            }
+            let u = self.clone();
+            let state = state.clone();
+            let dir_policy = job.node.effective().clone();
+            match entry.kind {
+                Kind::Dir => {
+                    let child = DirJob {
+                        path: job.path.join(&entry.name),
+                        rel,
+                        meta: entry.clone(),
+                        node: child_node.clone(),
+                        ignore: scan.context.clone(),
+                        prev: Vec::new(),
+                    };
+                    let prev_ids = job
+                        .prev
+                        .iter()
+                        .filter_map(|p| p.child(entry.name_bytes()))
+                        .filter(|e| e.entry_type == EntryType::Directory)
+                        .map(|e| e.object_id.clone())
+                        .collect();
+                    tasks.spawn(async move {
+                        let mut child = child;
+                        child.prev = load_unique(&*u.writer.repo, prev_ids).await;
+                        let (rel, ignored) = (
+                            child.rel.clone(),
+                            child_node.effective().ignore_directory_errors(),
+                        );
+                        match u.clone().upload_dir_boxed(child, state.clone()).await? {
+                            Ok(de) => state.builder().add_entry(de),
+                            Err(m) => u.report_error(&state, &rel, &m, ignored),
+                        }
+                        Ok(())
+                    });
+                }
+                Kind::File | Kind::Symlink => {
+                    let permit = self.permit().await?;
+                    let path = job.path.join(&entry.name);
+                    tasks.spawn(async move {
+                        let outcome = if entry.kind == Kind::File {
+                            u.upload_file(&path, &rel, &entry, child_node.effective(), &state)
+                                .await?
+                        } else {
+                            u.upload_symlink(&path, &entry, child_node.effective())
+                                .await?
+                        };
+                        drop(permit);
+                        u.finish_child(&state, &rel, outcome, dir_policy.ignore_file_errors());
+                        Ok(())
+                    });
+                }
+                Kind::Unknown => {
+                    let p = child_node.effective();
+                    if !p.ignore_unknown_types() {
+                        self.report_error(
+                            state.as_ref(),
+                            &rel,
+                            "unknown or unsupported entry type",
+                            false,
+                        );
+                    }
+                }
+                Kind::Error(ref m) => {
+                    let p = child_node.effective();
+                    let ignored = if entry.is_dir {
+                        p.ignore_directory_errors()
+                    } else {
+                        p.ignore_file_errors()
+                    };
+                    self.report_error(state.as_ref(), &rel, m, ignored);
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| Error::Repository(format!("upload task failed: {e}")))??;
+        }
+        Ok(Ok(()))
+    }
+
+    fn finish_child(&self, state: &DirState, rel: &Path, outcome: Outcome, ignore_errors: bool) {
+        match outcome {
+            Outcome::Entry(de) => state.builder().add_entry(de),
+            Outcome::Failed { message, ignored } => {
+                self.report_error(state, rel, &message, ignored || ignore_errors)
+            }
+            Outcome::Skipped => {}
+        }
+    }
+
+    /// Kopia's `findCachedEntry` + `maybeIgnoreCachedEntry`: the first previous entry of
+    /// the same name whose metadata equals the current one, as a new entry.
+    fn find_cached(&self, entry: &LocalEntry, prev: &[Arc<PrevDir>]) -> Option<DirEntry> {
+        if !matches!(entry.kind, Kind::File | Kind::Symlink) {
+            return None;
+        }
+        let current = entry.dir_entry(String::new());
+        let found = prev
+            .iter()
+            .filter_map(|p| p.child(entry.name_bytes()))
+            .find(|p| entry_metadata_equal(p, &current, false))?;
+        let pct = self.settings.force_hash_percent;
+        if pct > 0.0 && rand::random::<f64>() * 100.0 < pct {
+            return None;
+        }
+        Some(DirEntry {
+            object_id: found.object_id.clone(),
+            ..current
+        })
+    }
+
+    /// Uploads a symlink's target as a small object.
+    async fn upload_symlink(
+        &self,
+        path: &Path,
+        entry: &LocalEntry,
+        policy: &NodePolicy,
+    ) -> Result<Outcome> {
+        let p = path.to_path_buf();
+        let target = tokio::task::spawn_blocking(move || std::fs::read_link(&p))
+            .await
+            .map_err(|e| Error::Repository(format!("symlink task failed: {e}")))?;
+        let target = match target {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(Outcome::Failed {
+                    message: format!("unable to read symlink: readlink {}: {e}", path.display()),
+                    ignored: false,
+                });
+            }
+        };
+        let bytes = Bytes::copy_from_slice(target.as_os_str().as_encoded_bytes());
+        let opts = self
+            .writer
+            .file_options("", None, policy.metadata_compression);
+        let obj = self.writer.write_bytes(&opts, bytes).await?;
+        let mut de = entry.dir_entry(obj.id.to_string());
+        de.size = i64::try_from(obj.length).unwrap_or(i64::MAX);
+        Ok(Outcome::Entry(de))
+    }
+
+    /// Kopia's `uploadFileInternal`: one object, or parts concatenated above
+    /// `parallelUploadAboveSize`.
+    async fn upload_file(
+        self: &Arc<Self>,
+        path: &Path,
+        rel: &Path,
+        entry: &LocalEntry,
+        policy: &NodePolicy,
+        state: &Arc<DirState>,
+    ) -> Result<Outcome> {
+        inc(&self.stats.non_cached_files, 1);
+        let name = entry.name_bytes();
+        let opts = self.writer.file_options(
+            policy.splitter(),
+            policy.file_compression(name, entry.size),
+            policy.metadata_compression,
+        );
+        let listed = u64::try_from(entry.size).unwrap_or(0);
+        let parts = parallel_upload_parts(listed, policy.parallel_upload_above_size())
+            .map_err(|e| Error::InvalidInput(format!("policy for {}: {e}", rel.display())))?;
+        let ranges = match parts {
+            None => vec![(0, None, name.to_vec())],
+            Some(ranges) => {
+                let last = ranges.len() - 1;
+                ranges
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let limit = (i < last).then_some(r.end - r.start);
+                        (r.start, limit, uuid_string().into_bytes())
+                    })
+                    .collect()
+            }
+        };
+        let single = ranges.len() == 1;
+        let mut written: Vec<WrittenObject> = Vec::with_capacity(ranges.len());
+        for (offset, limit, part_name) in ranges {
+            let chunks = Arc::new(ChunkProgress::default());
+            let key = state.register(Inflight::File {
+                name: part_name,
+                meta: entry.clone(),
+                opts: opts.clone(),
+                chunks: chunks.clone(),
+            });
+            let src = Source {
+                path: path.to_path_buf(),
+                offset,
+                limit,
+                expected: limit.unwrap_or_else(|| listed.saturating_sub(offset)),
+            };
+            let observer = Arc::new(Observer(self.clone()));
+            let result = upload_object(&self.writer, src, &opts, observer, Some(chunks)).await;
+            state.unregister(key);
+            match result {
+                Ok(obj) => {
+                    inc(&self.stats.file_count, 1);
+                    self.stats
+                        .total_size
+                        .fetch_add(i64::try_from(obj.length).unwrap_or(0), Ordering::Relaxed);
+                    written.push(obj);
+                }
+                Err(FileError::Local(message)) => {
+                    return Ok(Outcome::Failed {
+                        message,
+                        ignored: false,
+                    });
+                }
+                Err(FileError::Cancelled) => return Ok(Outcome::Skipped),
+                Err(FileError::Repo(e)) => return Err(e),
+            }
+        }
+        let length: u64 = written.iter().map(|w| w.length).sum();
+        let oid = if single {
+            written[0].id
+        } else {
+            self.writer.concatenate(&opts, &written).await?
+        };
+        self.progress.report(Progress::FileDone {
+            path: rel,
+            bytes: length,
+            cached: false,
+        });
+        let mut de = entry.dir_entry(oid.to_string());
+        de.size = i64::try_from(length).unwrap_or(i64::MAX);
+        Ok(Outcome::Entry(de))
+    }
+
+    /// Uploads a single-file source; `Ok(Err(message))` when the file cannot be read.
+    pub async fn upload_root_file(
+        self: &Arc<Self>,
+        path: &Path,
+        entry: &LocalEntry,
+        node: &Arc<PolicyTree>,
+        state: &Arc<DirState>,
+    ) -> Result<std::result::Result<DirEntry, String>> {
+        let rel = PathBuf::from(&entry.name);
+        match self
+            .upload_file(path, &rel, entry, node.effective(), state)
+            .await?
+        {
+            Outcome::Entry(de) => Ok(Ok(de)),
+            Outcome::Failed { message, .. } => Ok(Err(message)),
+            Outcome::Skipped => Err(Error::Cancelled),
+        }
+    }
+}
+
+/// A random (version 4) UUID string, as kopia names parts and checkpointed entries.
+pub(crate) fn uuid_string() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
