@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vmdp_core::{NoProgress, Progress, ProgressSink, SharedProgress};
+use vmdp_core::{Progress, ProgressSink, SharedProgress};
 
 /// Counters shown on the bar and summarised when the operation ends.
 #[derive(Debug, Default)]
@@ -131,9 +131,4 @@ fn count(c: &Counters, event: &Progress<'_>) {
         }
         Progress::Directory { .. } | Progress::Estimate { .. } => {}
     }
-}
-
-/// A sink that ignores everything (for commands without long work).
-pub fn none() -> SharedProgress {
-    Arc::new(NoProgress)
 }
