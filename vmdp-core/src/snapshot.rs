@@ -4,11 +4,13 @@
 //! so the same tree with the same repository parameters gives the same root object ID.
 
 mod checkpoint;
+mod estimate;
 mod file;
 mod local;
 mod policy_tree;
 mod previous;
 mod scan;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -17,7 +19,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use kopia_proto::manifest::{
@@ -58,6 +60,8 @@ pub struct CreateOptions {
     pub force_hash_percent: f64,
     /// About how many bytes of chunk data may wait for the repository at once.
     pub inflight_bytes: usize,
+    /// Walk the tree once more in the background to report [`crate::Progress::Estimate`].
+    pub estimate: bool,
 }
 
 impl CreateOptions {
@@ -74,6 +78,7 @@ impl CreateOptions {
             fail_fast: false,
             force_hash_percent: 0.0,
             inflight_bytes: 64 << 20,
+            estimate: true,
         }
     }
 }
@@ -197,7 +202,7 @@ pub async fn create(
     )?);
     let u = Uploader::new(
         writer.clone(),
-        progress,
+        progress.clone(),
         cancel.child_token(),
         UploadSettings {
             parallel,
@@ -206,8 +211,8 @@ pub async fn create(
             force_hash_percent: options.force_hash_percent,
         },
     );
-    let mut meta = stat_entry(&real, root_name(&real).into()).map_err(io_err(&real))?;
-    meta.name = root_name(&real).into();
+    let mut meta = stat_entry(&real, root_name(&real)).map_err(io_err(&real))?;
+    meta.name = root_name(&real);
     let prototype = SnapshotManifest {
         source: si.clone(),
         description: options.description.clone(),
@@ -223,6 +228,20 @@ pub async fn create(
         options.checkpoint_interval,
         stop.clone(),
     ));
+
+    let estimate_stop = Arc::new(AtomicBool::new(false));
+    let estimator = (options.estimate && meta.kind == Kind::Dir).then(|| {
+        let (dir, tree, dev, progress, stop) = (
+            real.clone(),
+            tree.clone(),
+            meta.dev,
+            progress.clone(),
+            estimate_stop.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            estimate::estimate_tree(&dir, &tree, dev, &progress, &stop)
+        })
+    });
 
     let result = async {
         match meta.kind {
@@ -263,6 +282,11 @@ pub async fn create(
     }
     .await;
     stop.cancel();
+    estimate_stop.store(true, Ordering::Relaxed);
+    if let Some(e) = estimator {
+        // The estimate only feeds progress; its failure does not matter.
+        let _ = e.await;
+    }
     let checkpoints = checkpointer
         .await
         .map_err(|e| Error::Repository(format!("checkpoint task failed: {e}")))?;

@@ -91,6 +91,11 @@ fn root_json(o: &CreateOutcome) -> Value {
     serde_json::from_slice(&e.to_json()).unwrap()
 }
 
+fn stats_json(o: &CreateOutcome) -> Value {
+    let m: Value = serde_json::from_slice(&o.manifest.to_json()).unwrap();
+    m["stats"].clone()
+}
+
 fn make_tree(dir: &Path) {
     let st = std::process::Command::new("python3")
         .arg(workspace_root().join("fixtures/make-tree"))
@@ -143,11 +148,12 @@ async fn same_root_as_kopia_and_incremental() {
     assert_eq!(again.uploaded_bytes, 0, "{again:?}");
     assert_eq!(again.stats().non_cached_files, 0);
     assert_eq!(again.stats().cached_files, files + symlinks(&again));
-    assert_eq!(again.stats().total_size, ours.stats().total_size);
-
-    // kopia's own incremental snapshot of the unchanged tree agrees too.
+    // Statistics count like kopia's, for the full and the incremental run (kopia adds
+    // reused symlinks to `totalSize`, fresh ones not).
+    assert_eq!(stats_json(&ours), k.latest(&tree)["stats"]);
     let theirs2 = k.snapshot(&tree);
     assert_eq!(theirs2["rootEntry"]["obj"], theirs["rootEntry"]["obj"]);
+    assert_eq!(stats_json(&again), k.latest(&tree)["stats"]);
 }
 
 /// Symlinks count as cached files when reused (kopia reuses every non-directory).
@@ -282,6 +288,11 @@ impl KopiaRepo {
             .output()
             .unwrap();
         assert!(!out.status.success(), "kopia should report the fatal error");
+        self.latest(dir)
+    }
+
+    /// The latest snapshot manifest of `dir`, as `kopia snapshot list --json` shows it.
+    fn latest(&self, dir: &Path) -> Value {
         let list = run_kopia(
             &self.home,
             &["snapshot", "list", dir.to_str().unwrap(), "--json"],
@@ -289,4 +300,104 @@ impl KopiaRepo {
         let v: Value = serde_json::from_slice(&list).unwrap();
         v.as_array().unwrap().last().unwrap().clone()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_policies_and_ignore_files_like_kopia() {
+    let k = KopiaRepo::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    make_tree(&tree);
+    std::fs::write(tree.join("docs/.kopiaignore"), b"lorem.txt\n").unwrap();
+    std::fs::create_dir(tree.join("cache")).unwrap();
+    std::fs::write(
+        tree.join("cache/CACHEDIR.TAG"),
+        b"Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("cache/blob"), b"cached data").unwrap();
+    let t = tree.to_str().unwrap();
+    let data = tree.join("data");
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            t,
+            "--add-ignore",
+            "*.key",
+            "--add-ignore",
+            "/many",
+        ],
+    );
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            data.to_str().unwrap(),
+            "--add-ignore",
+            "random.bin",
+        ],
+    );
+    let mem = k.memory();
+    for (path, rules) in [
+        (t, vec!["*.key", "/many"]),
+        (data.to_str().unwrap(), vec!["random.bin"]),
+    ] {
+        let mut p = Policy::default();
+        p.files.ignore_rules = rules.into_iter().map(String::from).collect();
+        let si = SourceInfo::new("host", "user", path);
+        mem.put_manifest(&policy_labels(&si), &p.to_json())
+            .await
+            .unwrap();
+    }
+    let theirs = k.snapshot(&tree);
+    let ours = vmdp_snapshot(&mem, &tree).await;
+    assert_eq!(root_json(&ours), theirs["rootEntry"]);
+    let st = stats_json(&ours);
+    assert_eq!(st, k.latest(&tree)["stats"]);
+    // *.key, random.bin, lorem.txt; the cache directory and /many.
+    assert_eq!(st["excludedFileCount"], 3);
+    assert_eq!(st["excludedDirCount"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_upload_parts_like_kopia() {
+    let k = KopiaRepo::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("parts");
+    std::fs::create_dir(&tree).unwrap();
+    let mut x = 42u64;
+    let data: Vec<u8> = (0..(20usize << 20) + 123)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    std::fs::write(tree.join("large.bin"), &data).unwrap();
+    std::fs::write(tree.join("exactly-8m.bin"), &data[..8 << 20]).unwrap();
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            "--global",
+            "--parallel-upload-above-size-mib=8",
+        ],
+    );
+    let mem = k.memory();
+    let mut p = Policy::default();
+    p.upload.parallel_upload_above_size = Some(8 << 20);
+    mem.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let theirs = k.snapshot(&tree);
+    let ours = vmdp_snapshot(&mem, &tree).await;
+    assert_eq!(root_json(&ours), theirs["rootEntry"]);
+    // kopia counts every part as a file.
+    assert_eq!(stats_json(&ours), k.latest(&tree)["stats"]);
+    assert_eq!(ours.stats().file_count, 4);
 }

@@ -12,7 +12,7 @@ use kopia_proto::manifest::{DirEntry, DirManifestBuilder, EntryType};
 use kopia_proto::object::WriterOptions;
 
 use super::local::LocalEntry;
-use super::upload::{Uploader, uuid_string};
+use super::upload::Uploader;
 use super::writer::{ChunkProgress, object_of_entries};
 use crate::Result;
 
@@ -24,16 +24,19 @@ pub(crate) enum Inflight {
     /// A subdirectory being uploaded.
     Dir(Arc<DirState>),
     /// A file (or a part of one) being uploaded.
-    File {
-        /// Entry name (a random UUID for parts of a file uploaded in parallel).
-        name: Vec<u8>,
-        /// The file's listing metadata.
-        meta: LocalEntry,
-        /// Options the object is written with (for its partial index).
-        opts: WriterOptions,
-        /// Its chunks stored so far.
-        chunks: Arc<ChunkProgress>,
-    },
+    File(Arc<InflightFile>),
+}
+
+/// A file (or a part of one) being uploaded.
+pub(crate) struct InflightFile {
+    /// Entry name (a random UUID for parts of a file uploaded in parallel).
+    pub name: Vec<u8>,
+    /// The file's listing metadata.
+    pub meta: LocalEntry,
+    /// Options the object is written with (for its partial index).
+    pub opts: WriterOptions,
+    /// Its chunks stored so far.
+    pub chunks: Arc<ChunkProgress>,
 }
 
 /// A directory in progress: its finished children and what is still running.
@@ -88,17 +91,7 @@ impl DirState {
             .values()
             .map(|i| match i {
                 Inflight::Dir(d) => Inflight::Dir(d.clone()),
-                Inflight::File {
-                    name,
-                    meta,
-                    opts,
-                    chunks,
-                } => Inflight::File {
-                    name: name.clone(),
-                    meta: meta.clone(),
-                    opts: opts.clone(),
-                    chunks: chunks.clone(),
-                },
+                Inflight::File(f) => Inflight::File(f.clone()),
             })
             .collect();
         (builder, items)
@@ -113,12 +106,13 @@ pub(crate) async fn checkpoint_item(
 ) -> Result<Option<DirEntry>> {
     match item {
         Inflight::Dir(d) => Box::pin(checkpoint_dir(u, d)).await.map(Some),
-        Inflight::File {
-            name,
-            meta,
-            opts,
-            chunks,
-        } => {
+        Inflight::File(f) => {
+            let InflightFile {
+                name,
+                meta,
+                opts,
+                chunks,
+            } = &**f;
             let entries = chunks.stored_prefix();
             let Some(oid) = object_of_entries(&u.writer, opts, &entries).await? else {
                 return Ok(None);
@@ -151,4 +145,20 @@ pub(crate) async fn checkpoint_dir(u: &Arc<Uploader>, d: &Arc<DirState>) -> Resu
     de.summary = manifest.summary;
     debug_assert_eq!(de.entry_type, EntryType::Directory);
     Ok(de)
+}
+
+/// A random (version 4) UUID string, as kopia names parts and checkpointed entries.
+pub(crate) fn uuid_string() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

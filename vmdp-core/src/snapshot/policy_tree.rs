@@ -133,6 +133,9 @@ pub(crate) fn compressor_for_file(p: &CompressionPolicy, name: &[u8], size: i64)
     compressor_id(&p.compressor_name)
 }
 
+/// Policies defined below a node: path components and the policy.
+type Defined = Vec<(Vec<String>, Arc<NodePolicy>)>;
+
 /// A node of the policy tree (kopia's `policy.Tree`).
 #[derive(Debug)]
 pub(crate) struct PolicyTree {
@@ -152,7 +155,7 @@ impl PolicyTree {
     /// path policies (`a/b` below the source).
     pub fn build(root: Policy, nested: Vec<(String, Policy)>) -> Arc<Self> {
         let root = Arc::new(NodePolicy::new(root));
-        let defined: Vec<(Vec<String>, Arc<NodePolicy>)> = nested
+        let defined: Defined = nested
             .into_iter()
             .map(|(rel, p)| {
                 let parts = rel.split('/').map(str::to_string).collect();
@@ -170,7 +173,7 @@ impl PolicyTree {
     ) -> PolicyTree {
         let inherited = own.is_none();
         let effective = own.unwrap_or_else(|| parent.clone());
-        let mut groups: HashMap<String, Vec<(Vec<String>, Arc<NodePolicy>)>> = HashMap::new();
+        let mut groups: HashMap<String, Defined> = HashMap::new();
         for (parts, p) in defined {
             if let Some(first) = parts.get(depth) {
                 groups
@@ -314,14 +317,15 @@ mod tests {
         p.compressor_name = "no-such".into();
         p.max_size = 0;
         assert_eq!(compressor_for_file(&p, b"a.txt", 10), None);
-        // Unsorted lists are searched like Go's sort.SearchStrings: ".b" is missed here.
+        // Unsorted lists are searched like Go's sort.SearchStrings: ".c" is missed here.
         let unsorted = CompressionPolicy {
             compressor_name: "s2-default".into(),
             never_compress: vec![".c".into(), ".a".into(), ".b".into()],
             ..Default::default()
         };
         assert_eq!(compressor_for_file(&unsorted, b"x.a", 1), Some(0x1200));
-        assert_eq!(compressor_for_file(&unsorted, b"x.c", 1), None);
+        assert_eq!(compressor_for_file(&unsorted, b"x.c", 1), Some(0x1200));
+        assert_eq!(compressor_for_file(&unsorted, b"x.b", 1), None);
     }
 
     #[test]

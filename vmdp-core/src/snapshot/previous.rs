@@ -15,6 +15,8 @@ use crate::{Error, Result};
 
 /// Largest directory object read (kopia keeps whole directories in memory too).
 const MAX_DIR_OBJECT: usize = 1 << 30;
+/// Largest index object read (about a million chunks).
+const MAX_INDEX: usize = 64 << 20;
 
 /// The snapshot manifests of `source` (all of them, unordered).
 pub(crate) async fn snapshots_of(
@@ -48,9 +50,13 @@ pub(crate) async fn read_object(
         levels.push(id);
         id = inner;
     }
-    let mut data = read_direct(repo, id, limit).await?;
+    // An index is not part of the object's bytes: it has its own bound.
+    let first_limit = if levels.is_empty() { limit } else { MAX_INDEX };
+    let mut data = read_direct(repo, id, first_limit).await?;
     // Resolve one level of indirection at a time, innermost index first.
-    for outer in levels.into_iter().rev() {
+    for (i, outer) in levels.into_iter().enumerate().rev() {
+        // Intermediate results are indexes again; only the outermost is the object.
+        let limit = if i == 0 { limit } else { MAX_INDEX };
         let entries = decode_index(&data)
             .map_err(|e| Error::Corrupt(format!("index of object {outer}: {e}")))?;
         let mut buf = BytesMut::new();

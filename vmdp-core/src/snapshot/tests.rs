@@ -172,6 +172,8 @@ async fn cancellation_never_saves_a_complete_snapshot() {
     o.parallel = Some(1);
     let out = run(&r, t.path(), o, sink, cancel).await;
     assert_eq!(out.manifest.incomplete_reason, "canceled");
+    // Files interrupted by the cancellation are left out, not recorded as errors.
+    assert_eq!(out.error_count, 0);
     assert!(out.stats().file_count < 4, "{:?}", out.stats());
     let stored = r
         .get_manifest(out.manifest_id.as_ref().unwrap())
@@ -287,4 +289,127 @@ async fn file_removed_after_listing_is_a_recorded_error() {
         .unwrap();
     let msg = got.unwrap_err();
     assert!(msg.contains("unable to open file"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_grown_after_listing_gets_the_size_written() {
+    use upload::UploadSettings;
+    let r = repo();
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("growing");
+    std::fs::write(&p, b"short").unwrap();
+    let entry = stat_entry(&p, "growing".into()).unwrap();
+    let longer = data(3 << 20, 5);
+    std::fs::write(&p, &longer).unwrap();
+    let dynrepo: Arc<dyn Repository> = r.clone();
+    let w = Arc::new(writer::Writer::new(dynrepo, 1 << 20, Arc::new(NoProgress)).unwrap());
+    let u = Uploader::new(
+        w,
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+        UploadSettings {
+            parallel: 1,
+            max_upload_bytes: 0,
+            fail_fast: false,
+            force_hash_percent: 0.0,
+        },
+    );
+    let tree = policy_tree::PolicyTree::single(kopia_proto::manifest::builtin_default_policy());
+    let holder = DirState::new(entry.clone(), PathBuf::new(), None);
+    let de = u
+        .upload_root_file(&p, &entry, &tree, &holder)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(de.size, longer.len() as i64);
+    let oid = de.object_id.parse().unwrap();
+    let back = previous::read_object(&*r, oid, 8 << 20).await.unwrap();
+    assert_eq!(&back[..], &longer[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_snapshot_not_saved_when_policy_says_so() {
+    use kopia_proto::manifest::{Policy, policy_labels};
+    let r = repo();
+    let t = tree();
+    let mut p = Policy::default();
+    p.retention.ignore_identical_snapshots = Some(true);
+    r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let first = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(first.manifest_id.is_some());
+    let second = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(second.manifest_id, None);
+    assert_eq!(second.root_object_id(), first.root_object_id());
+    std::fs::write(t.path().join("new"), b"changed").unwrap();
+    let third = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(third.manifest_id.is_some());
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_types_are_errors_by_policy_and_fail_fast_cancels() {
+    use kopia_proto::manifest::{Policy, policy_labels};
+    let r = repo();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("f"), b"data").unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(t.path().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut p = Policy::default();
+    p.error_handling.ignore_unknown_types = Some(false);
+    r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
+        .await
+        .unwrap();
+    let o = run(
+        &r,
+        t.path(),
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!((o.error_count, o.ignored_error_count), (1, 0));
+    let s = o.manifest.root_entry.unwrap().summary.unwrap();
+    assert_eq!(s.failed_entries[0].path, b"pipe");
+    assert_eq!(
+        s.failed_entries[0].error,
+        b"unknown or unsupported entry type"
+    );
+    assert!(o.manifest.incomplete_reason.is_empty());
+    let mut ff = opts();
+    ff.fail_fast = true;
+    let o = run(
+        &r,
+        t.path(),
+        ff,
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(o.manifest.incomplete_reason, "canceled");
 }

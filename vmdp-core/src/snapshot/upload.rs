@@ -6,20 +6,21 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use bytes::Bytes;
-use kopia_proto::manifest::{DirEntry, EntryType, SnapshotStats, entry_metadata_equal};
+use kopia_proto::manifest::{DirEntry, EntryType, entry_metadata_equal};
 use kopia_proto::object::{WrittenObject, parallel_upload_parts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::checkpoint::{DirState, Inflight};
+use super::checkpoint::{DirState, Inflight, InflightFile, uuid_string};
 use super::file::{FileError, ReadObserver, Source, upload_object};
 use super::local::{Kind, LocalEntry};
 use super::policy_tree::{NodePolicy, PolicyTree};
 use super::previous::{PrevDir, load_unique};
 use super::scan::{IgnoreContext, scan_dir};
+use super::stats::{Stats, inc};
 use super::writer::{ChunkProgress, Writer};
 use crate::progress::{CancellationToken, Progress, SharedProgress};
 use crate::{Error, Result};
@@ -31,43 +32,10 @@ pub(crate) const REASON_LIMIT: &str = "limit reached";
 /// Directory object prefix.
 const DIR_PREFIX: u8 = b'k';
 
-/// Kopia's snapshot statistics, updated concurrently.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    total_size: AtomicI64,
-    excluded_total_size: AtomicI64,
-    file_count: AtomicI32,
-    cached_files: AtomicI32,
-    non_cached_files: AtomicI32,
-    dir_count: AtomicI32,
-    excluded_file_count: AtomicI32,
-    excluded_dir_count: AtomicI32,
-    ignored_error_count: AtomicI32,
-    error_count: AtomicI32,
-}
-
-impl Stats {
-    /// The statistics as stored in a snapshot manifest.
-    pub fn snapshot(&self) -> SnapshotStats {
-        let g32 = |a: &AtomicI32| a.load(Ordering::Relaxed);
-        SnapshotStats {
-            total_size: self.total_size.load(Ordering::Relaxed),
-            excluded_total_size: self.excluded_total_size.load(Ordering::Relaxed),
-            file_count: g32(&self.file_count),
-            cached_files: g32(&self.cached_files),
-            non_cached_files: g32(&self.non_cached_files),
-            dir_count: g32(&self.dir_count),
-            excluded_file_count: g32(&self.excluded_file_count),
-            excluded_dir_count: g32(&self.excluded_dir_count),
-            ignored_error_count: g32(&self.ignored_error_count),
-            error_count: g32(&self.error_count),
-        }
-    }
-}
-
-fn inc(a: &AtomicI32, n: i32) {
-    a.fetch_add(n, Ordering::Relaxed);
-}
+/// A directory's entry, or why the directory could not be read.
+pub(crate) type DirResult = std::result::Result<DirEntry, String>;
+/// The boxed future of a subdirectory upload.
+type DirFuture = Pin<Box<dyn Future<Output = Result<DirResult>> + Send>>;
 
 /// Settings of one upload.
 #[derive(Debug, Clone)]
@@ -232,37 +200,41 @@ impl Uploader {
         self: &Arc<Self>,
         job: DirJob,
         parent: Option<&Arc<DirState>>,
-    ) -> Result<std::result::Result<DirEntry, String>> {
+    ) -> Result<DirResult> {
         inc(&self.stats.dir_count, 1);
         self.progress.report(Progress::Directory { path: &job.rel });
         let node_policy = job.node.effective().clone();
         let metadata = node_policy.metadata_compression;
         let state = DirState::new(job.meta.clone(), job.rel.clone(), metadata);
         let key = parent.map(|p| p.register(Inflight::Dir(state.clone())));
-        let result = self.process_dir(&job, &state).await;
+        let result = self.finish_dir(&job, &state, metadata).await;
+        // Stay visible to checkpoints until the directory object is written.
         if let (Some(p), Some(k)) = (parent, key) {
             p.unregister(k);
         }
-        match result? {
-            Err(message) => Ok(Err(message)),
-            Ok(()) => {
-                let dmb = std::mem::take(&mut *state.builder());
-                let manifest = dmb.build(job.meta.mtime, self.incomplete_reason());
-                let oid = self.write_dir(&manifest.to_json(), metadata).await?;
-                let mut de = job.meta.dir_entry(oid);
-                de.summary = manifest.summary;
-                Ok(Ok(de))
-            }
+        result
+    }
+
+    async fn finish_dir(
+        self: &Arc<Self>,
+        job: &DirJob,
+        state: &Arc<DirState>,
+        metadata: Option<u32>,
+    ) -> Result<DirResult> {
+        if let Err(message) = self.process_dir(job, state).await? {
+            return Ok(Err(message));
         }
+        let dmb = state.builder().clone();
+        let manifest = dmb.build(job.meta.mtime, self.incomplete_reason());
+        let oid = self.write_dir(&manifest.to_json(), metadata).await?;
+        let mut de = job.meta.dir_entry(oid);
+        de.summary = manifest.summary;
+        Ok(Ok(de))
     }
 
     /// [`Uploader::upload_dir`] for a subdirectory, boxed (the recursion needs a named
     /// `Send` future type).
-    fn upload_dir_boxed(
-        self: Arc<Self>,
-        job: DirJob,
-        parent: Arc<DirState>,
-    ) -> Pin<Box<dyn Future<Output = Result<std::result::Result<DirEntry, String>>> + Send>> {
+    fn upload_dir_boxed(self: Arc<Self>, job: DirJob, parent: Arc<DirState>) -> DirFuture {
         Box::pin(async move { self.upload_dir(job, Some(&parent)).await })
     }
 
@@ -516,12 +488,12 @@ impl Uploader {
         let mut written: Vec<WrittenObject> = Vec::with_capacity(ranges.len());
         for (offset, limit, part_name) in ranges {
             let chunks = Arc::new(ChunkProgress::default());
-            let key = state.register(Inflight::File {
+            let key = state.register(Inflight::File(Arc::new(InflightFile {
                 name: part_name,
                 meta: entry.clone(),
                 opts: opts.clone(),
                 chunks: chunks.clone(),
-            });
+            })));
             let src = Source {
                 path: path.to_path_buf(),
                 offset,
@@ -572,7 +544,7 @@ impl Uploader {
         entry: &LocalEntry,
         node: &Arc<PolicyTree>,
         state: &Arc<DirState>,
-    ) -> Result<std::result::Result<DirEntry, String>> {
+    ) -> Result<DirResult> {
         let rel = PathBuf::from(&entry.name);
         match self
             .upload_file(path, &rel, entry, node.effective(), state)
@@ -583,20 +555,4 @@ impl Uploader {
             Outcome::Skipped => Err(Error::Cancelled),
         }
     }
-}
-
-/// A random (version 4) UUID string, as kopia names parts and checkpointed entries.
-pub(crate) fn uuid_string() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }

@@ -474,7 +474,12 @@ mod tests {
             .await
             .unwrap();
         assert!(c.to_string().starts_with("Ix"), "{c}");
-        assert_eq!(w.concatenate(&w.base, &[a.clone()]).await.unwrap(), a.id);
+        assert_eq!(
+            w.concatenate(&w.base, std::slice::from_ref(&a))
+                .await
+                .unwrap(),
+            a.id
+        );
         assert!(w.concatenate(&w.base, &[]).await.is_err());
     }
 
