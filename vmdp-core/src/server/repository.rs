@@ -450,6 +450,7 @@ impl Repository for ServerRepository {
     }
 
     async fn content_info(&self, id: &ContentId) -> Result<Option<ContentInfo>> {
+        self.inner.writes.wait_for(id).await;
         let ctx = format!("get info of content {id}");
         let r = self
             .read(
@@ -469,6 +470,7 @@ impl Repository for ServerRepository {
     }
 
     async fn get_content(&self, id: &ContentId) -> Result<Bytes> {
+        self.inner.writes.wait_for(id).await;
         let ctx = format!("get content {id}");
         let data = self
             .read(
@@ -511,7 +513,7 @@ impl Repository for ServerRepository {
                 }
             }
         }
-        let guard = self.inner.writes.begin(data.len()).await;
+        let guard = self.inner.writes.begin(id, data.len()).await;
         let ctx = format!("write content {id}");
         let (_, mut pending) = self
             .send(
