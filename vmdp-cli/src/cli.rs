@@ -42,7 +42,13 @@ pub struct GlobalArgs {
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
     /// Log verbosity for diagnostics on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, env = "VMDP_LOG", default_value = "warn", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        env = "VMDP_LOG",
+        default_value = "warn",
+        value_name = "LEVEL"
+    )]
     pub log_level: String,
 }
 
@@ -151,20 +157,24 @@ pub enum BackupCommand {
   vmdp backup ls 2c6a…9f/logs -r      (snapshot ID and sub-path)")]
     Ls(LsArgs),
     /// Restore a backup, or a file or directory in it.
-    #[command(after_help = "SNAPSHOT is a snapshot ID, a root object ID, or a path (its latest
+    #[command(
+        after_help = "SNAPSHOT is a snapshot ID, a root object ID, or a path (its latest
 backup). Without TARGET the data goes back to its original location.
 Existing files are never overwritten unless --overwrite is given.
 
 Examples:
   vmdp backup restore /srv/data                  (back in place)
   vmdp backup restore /srv/data/app.conf /tmp/app.conf
-  vmdp backup restore 2c6a…9f/logs /tmp/logs --skip-owners")]
+  vmdp backup restore 2c6a…9f/logs /tmp/logs --skip-owners"
+    )]
     Restore(RestoreArgs),
     /// Delete a backup (its data is removed by the server's maintenance).
     #[command(after_help = "Example:\n  vmdp backup delete 2c6a…9f")]
     Delete(DeleteArgs),
     /// Read back every content of a backup and check it.
-    #[command(after_help = "Examples:\n  vmdp backup verify 2c6a…9f\n  vmdp backup verify          (latest backup of every source)")]
+    #[command(
+        after_help = "Examples:\n  vmdp backup verify 2c6a…9f\n  vmdp backup verify          (latest backup of every source)"
+    )]
     Verify(VerifyArgs),
     /// Show what changed between two backups.
     #[command(after_help = "Example:\n  vmdp backup diff 2c6a…9f 81d0…3e")]

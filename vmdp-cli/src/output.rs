@@ -1,9 +1,9 @@
 //! What commands print: one JSON document with `--json`, readable text otherwise.
 //! JSON uses kopia's field names (`rootObjectID`, `startTime`, `userName`, …).
 
+use serde_json::{Value, json};
 use vmdp_core::proto::gojson::format_time;
 use vmdp_core::proto::manifest::{DirEntry, EntryType, SnapshotManifest};
-use serde_json::{Value, json};
 
 /// A snapshot manifest as JSON: kopia's manifest fields plus `rootObjectID`.
 pub fn snapshot_json(m: &SnapshotManifest) -> Value {

@@ -46,9 +46,15 @@ fn vmdp_and_kopia_back_up_and_restore_interchangeably() {
     add_sparse_file(&tree);
 
     // vmdp backs up; kopia sees the snapshot and restores it identically.
-    let created = vmdp_json(&vhome, &["backup", "create", s(&tree), "--description", "first"]);
+    let created = vmdp_json(
+        &vhome,
+        &["backup", "create", s(&tree), "--description", "first"],
+    );
     let id = created["id"].as_str().expect("id").to_string();
-    let vmdp_root = created["rootObjectID"].as_str().expect("rootObjectID").to_string();
+    let vmdp_root = created["rootObjectID"]
+        .as_str()
+        .expect("rootObjectID")
+        .to_string();
     assert_eq!(created["source"]["path"], s(&tree));
     let listed = kopia_snapshots(&khome, &tree);
     assert!(
@@ -78,28 +84,66 @@ fn vmdp_and_kopia_back_up_and_restore_interchangeably() {
     vmdp_ok(&vhome, &["backup", "restore", &kid, s(&out2)]);
     assert_same_tree(&tree, &out2);
     let list = vmdp_json(&vhome, &["backup", "list", s(&tree)]);
-    let ids: Vec<&str> = list.as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
-    assert!(ids.contains(&id.as_str()) && ids.contains(&kid.as_str()), "{ids:?}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&id.as_str()) && ids.contains(&kid.as_str()),
+        "{ids:?}"
+    );
 
     // A sub-path restores as a single file; existing files are not overwritten.
     let one = scratch(&server, "one-file");
     std::fs::create_dir_all(&one).unwrap();
     let target = one.join("words.txt");
-    vmdp_ok(&vhome, &["backup", "restore", &format!("{id}/data/words.txt"), s(&target)]);
+    vmdp_ok(
+        &vhome,
+        &[
+            "backup",
+            "restore",
+            &format!("{id}/data/words.txt"),
+            s(&target),
+        ],
+    );
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(tree.join("data/words.txt")).unwrap()
     );
-    let again = run(vmdp(&vhome).args(["backup", "restore", &format!("{id}/data/words.txt"), s(&target)]));
-    assert_eq!(again.status.code(), Some(1), "restoring over an existing file must fail");
+    let again = run(vmdp(&vhome).args([
+        "backup",
+        "restore",
+        &format!("{id}/data/words.txt"),
+        s(&target),
+    ]));
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "restoring over an existing file must fail"
+    );
     vmdp_ok(
         &vhome,
-        &["backup", "restore", &format!("{id}/data/words.txt"), s(&target), "--overwrite"],
+        &[
+            "backup",
+            "restore",
+            &format!("{id}/data/words.txt"),
+            s(&target),
+            "--overwrite",
+        ],
     );
 
     // ls, verify and diff work on both snapshots.
     let ls = vmdp_json(&vhome, &["backup", "ls", &format!("{id}/data")]);
-    assert!(ls["entries"].as_array().unwrap().iter().any(|e| e["path"] == "words.txt"), "{ls}");
+    assert!(
+        ls["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == "words.txt"),
+        "{ls}"
+    );
     let verified = vmdp_json(&vhome, &["backup", "verify", &id]);
     assert_eq!(verified["ok"], true, "{verified}");
     let diff = vmdp_json(&vhome, &["backup", "diff", &id, &kid]);
@@ -127,10 +171,16 @@ fn unchanged_tree_uploads_nothing_and_one_byte_edit_uploads_little() {
     std::fs::write(&big, &data).unwrap();
 
     let first = vmdp_json(&home, &["backup", "create", s(&tree)]);
-    assert!(first["upload"]["bytesUploaded"].as_u64().unwrap() >= data.len() as u64, "{first}");
+    assert!(
+        first["upload"]["bytesUploaded"].as_u64().unwrap() >= data.len() as u64,
+        "{first}"
+    );
 
     let second = vmdp_json(&home, &["backup", "create", s(&tree)]);
-    assert_eq!(second["upload"]["bytesUploaded"], 0, "unchanged tree: {second}");
+    assert_eq!(
+        second["upload"]["bytesUploaded"], 0,
+        "unchanged tree: {second}"
+    );
     assert_eq!(second["rootObjectID"], first["rootObjectID"]);
 
     let mut edited = data.clone();
@@ -161,9 +211,17 @@ fn users_cannot_see_each_others_snapshots() {
     let id = created["id"].as_str().unwrap();
 
     let bob_list = vmdp_json(&bhome, &["backup", "list"]);
-    assert_eq!(bob_list.as_array().unwrap().len(), 0, "bob sees: {bob_list}");
+    assert_eq!(
+        bob_list.as_array().unwrap().len(),
+        0,
+        "bob sees: {bob_list}"
+    );
     let out = run(vmdp(&bhome).args(["backup", "ls", id]));
-    assert_eq!(out.status.code(), Some(1), "bob opened alice's snapshot by ID");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bob opened alice's snapshot by ID"
+    );
     let out = run(vmdp(&bhome).args(["backup", "delete", id]));
     assert_eq!(out.status.code(), Some(1), "bob deleted alice's snapshot");
     let alice_list = vmdp_json(&ahome, &["backup", "list"]);
@@ -189,8 +247,14 @@ fn bad_credentials_and_pins_fail_clearly_and_write_no_config() {
     let out = vmdp_connect_with(&home, server.url(), &wrong_fp, &alice, &alice.password);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(err.contains(&wrong_fp), "expected fingerprint missing: {err}");
-    assert!(err.contains(&server.fingerprint().to_lowercase()), "actual fingerprint missing: {err}");
+    assert!(
+        err.contains(&wrong_fp),
+        "expected fingerprint missing: {err}"
+    );
+    assert!(
+        err.contains(&server.fingerprint().to_lowercase()),
+        "actual fingerprint missing: {err}"
+    );
     assert!(!home.join("repository.config").exists());
 
     let out = run(vmdp(&home).args(["backup", "list"]));
@@ -219,7 +283,10 @@ fn config_is_shared_with_kopia_both_ways() {
     }
     let created = vmdp_json(&home, &["backup", "create", s(&tree)]);
     let listed = kopia_snapshots(&home, &tree);
-    assert!(listed.iter().any(|m| m["id"] == created["id"]), "{listed:?}");
+    assert!(
+        listed.iter().any(|m| m["id"] == created["id"]),
+        "{listed:?}"
+    );
 
     // kopia connect, then vmdp uses kopia's config.
     let khome = server.client_home("kopia-first");

@@ -71,7 +71,11 @@ pub async fn create(g: &GlobalArgs, s: &Session, a: CreateArgs) -> CmdResult {
             print_json(&json!(results));
         }
     }
-    Ok(if failed_files > 0 { exit::PARTIAL } else { exit::OK })
+    Ok(if failed_files > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
 }
 
 /// `vmdp backup list [PATH]`.
@@ -84,7 +88,10 @@ pub async fn list(g: &GlobalArgs, s: &Session, a: ListArgs) -> CmdResult {
         return Ok(exit::OK);
     }
     if manifests.is_empty() {
-        println!("No backups{}.", source.map(|s| format!(" of {s}")).unwrap_or_default());
+        println!(
+            "No backups{}.",
+            source.map(|s| format!(" of {s}")).unwrap_or_default()
+        );
     }
     for group in SnapshotManifest::group_by_source(&manifests) {
         println!("{}", group[0].source);
@@ -101,7 +108,11 @@ pub async fn delete(g: &GlobalArgs, s: &Session, a: DeleteArgs) -> CmdResult {
     for id in &a.snapshots {
         let m = snapshots::delete(&*s.repo, id).await?;
         if !g.json {
-            println!("Deleted backup {id} of {} ({}).", m.source, crate::output::human_time(m.start_time));
+            println!(
+                "Deleted backup {id} of {} ({}).",
+                m.source,
+                crate::output::human_time(m.start_time)
+            );
         }
         deleted.push(snapshot_json(&m));
     }
@@ -110,4 +121,3 @@ pub async fn delete(g: &GlobalArgs, s: &Session, a: DeleteArgs) -> CmdResult {
     }
     Ok(exit::OK)
 }
-

@@ -7,7 +7,9 @@ use vmdp_core::browse::{self, TreeLimits};
 use vmdp_core::restore::RestoreOptions;
 use vmdp_core::snapshots::{self, Resolved};
 use vmdp_core::verify::VerifyOptions;
-use vmdp_core::{CancellationToken, diff as tree_diff, restore as tree_restore, verify as tree_verify};
+use vmdp_core::{
+    CancellationToken, diff as tree_diff, restore as tree_restore, verify as tree_verify,
+};
 
 use super::{CliError, CmdResult, Session};
 use crate::cli::{DiffArgs, GlobalArgs, LsArgs, RestoreArgs, VerifyArgs};
@@ -51,7 +53,10 @@ pub async fn ls(g: &GlobalArgs, s: &Session, a: LsArgs) -> CmdResult {
         }]
     };
     if g.json {
-        let entries: Vec<_> = listing.iter().map(|l| entry_json(&l.path, &l.entry)).collect();
+        let entries: Vec<_> = listing
+            .iter()
+            .map(|l| entry_json(&l.path, &l.entry))
+            .collect();
         print_json(&json!({ "entries": entries }));
     } else {
         for l in &listing {
@@ -89,8 +94,15 @@ pub async fn restore(g: &GlobalArgs, s: &Session, a: RestoreArgs) -> CmdResult {
     };
     let (progress, _counters) = progress_bar::for_operation(g.quiet || g.json, "restored");
     let cancel = ctrl_c_token();
-    let report = tree_restore::restore(s.repo.clone(), &r.entry, &target, &options, progress, &cancel)
-        .await?;
+    let report = tree_restore::restore(
+        s.repo.clone(),
+        &r.entry,
+        &target,
+        &options,
+        progress,
+        &cancel,
+    )
+    .await?;
     let failed = report.errors.len();
     if g.json {
         let errors: Vec<_> = report
@@ -117,7 +129,11 @@ pub async fn restore(g: &GlobalArgs, s: &Session, a: RestoreArgs) -> CmdResult {
             report.symlinks,
             human_bytes(report.bytes),
             target.display(),
-            if failed > 0 { format!(", {failed} failed") } else { String::new() }
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(if failed > 0 { exit::PARTIAL } else { exit::OK })

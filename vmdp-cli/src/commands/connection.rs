@@ -21,7 +21,15 @@ pub async fn connect(g: &GlobalArgs, a: ConnectArgs) -> CmdResult {
             (Some(user.to_string()), Some(host.to_string()))
         }
     };
-    finish_connect(g, a.url, a.server_cert_fingerprint, username, hostname, &a.password).await
+    finish_connect(
+        g,
+        a.url,
+        a.server_cert_fingerprint,
+        username,
+        hostname,
+        &a.password,
+    )
+    .await
 }
 
 /// `vmdp repository connect server` (kopia's flags).
@@ -47,8 +55,7 @@ async fn finish_connect(
 ) -> CmdResult {
     if fingerprint.trim().is_empty() {
         return Err(CliError::Usage(
-            "--server-cert-fingerprint must not be empty: vmdp pins the server certificate"
-                .into(),
+            "--server-cert-fingerprint must not be empty: vmdp pins the server certificate".into(),
         ));
     }
     let options = ConnectOptions {
@@ -131,9 +138,7 @@ pub async fn status(g: &GlobalArgs) -> CmdResult {
         println!("Hash:          {}", status.hash_function);
         println!("Splitter:      {}", status.splitter);
         println!("Read-only:     {}", status.read_only);
-        println!(
-            "Encryption:    done by the server (data travels inside TLS)"
-        );
+        println!("Encryption:    done by the server (data travels inside TLS)");
     }
     Ok(exit::OK)
 }

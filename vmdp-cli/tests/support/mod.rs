@@ -50,7 +50,12 @@ pub fn vmdp_json(home: &Path, args: &[&str]) -> Value {
 }
 
 /// `vmdp connect` as `user` with the password on stdin; returns the output.
-pub fn vmdp_connect(home: &Path, server: &KopiaServer, user: &ServerUser, password: &str) -> Output {
+pub fn vmdp_connect(
+    home: &Path,
+    server: &KopiaServer,
+    user: &ServerUser,
+    password: &str,
+) -> Output {
     vmdp_connect_with(home, server.url(), server.fingerprint(), user, password)
 }
 
@@ -109,7 +114,12 @@ pub fn scratch(server: &KopiaServer, name: &str) -> PathBuf {
 pub fn kopia_snapshots(home: &Path, source: &Path) -> Vec<Value> {
     let out = vmdp_testkit::run_kopia(
         home,
-        &["snapshot", "list", "--json", source.to_str().expect("UTF-8 path")],
+        &[
+            "snapshot",
+            "list",
+            "--json",
+            source.to_str().expect("UTF-8 path"),
+        ],
     );
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("kopia snapshot list: {e}"))
 }

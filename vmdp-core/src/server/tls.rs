@@ -184,13 +184,13 @@ pub fn client_config(pin: Option<Fingerprint>) -> Result<Arc<ClientConfig>, crat
                         .into(),
                 ));
             }
-            let verifier =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| crate::Error::InvalidInput(format!("TLS configuration: {e}")))?;
-            builder
-                .with_webpki_verifier(verifier)
-                .with_no_client_auth()
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| crate::Error::InvalidInput(format!("TLS configuration: {e}")))?;
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
         }
     };
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
