@@ -49,6 +49,45 @@ pub enum Error {
     /// The server or repository reported an error not covered above.
     #[error("repository error: {0}")]
     Repository(String),
+    /// The server refused the credentials (`PERMISSION_DENIED` when opening a session).
+    /// Never retried: the same credentials will be refused again.
+    #[error(
+        "authentication failed: wrong user name/password, or account {identity} not (yet) \
+         known to the server (server said: {message})"
+    )]
+    AuthenticationFailed {
+        /// The identity `user@host` that was refused.
+        identity: String,
+        /// The server's status message (e.g. `access denied for alice@vm1`).
+        message: String,
+    },
+    /// The server's TLS certificate does not match the pinned fingerprint; the
+    /// connection was aborted during the handshake, before any credential was sent.
+    #[error(
+        "server certificate fingerprint mismatch: expected {expected}, but the server presented \
+         {actual}; refusing to send credentials (if the server's certificate was renewed, \
+         reconnect with the new fingerprint)"
+    )]
+    CertificateMismatch {
+        /// The pinned fingerprint (64 lowercase hex characters).
+        expected: String,
+        /// SHA-256 of the leaf certificate the server presented.
+        actual: String,
+    },
+    /// The server does not implement a request (older server version).
+    #[error("not supported by this server: {0}")]
+    Unsupported(String),
+    /// The peer broke the protocol (garbled or mismatched answer).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A local configuration file is missing, unreadable or invalid.
+    #[error("config file {path}: {message}")]
+    Config {
+        /// The config file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {

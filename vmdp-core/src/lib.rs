@@ -6,12 +6,14 @@
 //! Formats come from [`kopia_proto`], re-exported as [`proto`].
 
 pub mod browse;
+pub mod config;
 pub mod diff;
 pub mod error;
 pub mod object_reader;
 pub mod progress;
 pub mod repo;
 pub mod restore;
+pub mod server;
 pub mod snapshot;
 pub mod snapshots;
 pub mod verify;

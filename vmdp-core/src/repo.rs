@@ -98,4 +98,11 @@ pub trait Repository: Send + Sync {
 
     /// Deletes a manifest.
     async fn delete_manifest(&self, id: &str) -> Result<()>;
+
+    /// Ends the connection cleanly (waits for outstanding requests, releases
+    /// server sessions). Does not replace [`Repository::flush`]. Later calls on
+    /// this repository (and its clones) fail. The default does nothing.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1,0 +1,31 @@
+//! Server mode: a [`Repository`](crate::Repository) backed by a `kopia server`.
+//!
+//! The client speaks kopia's repository session protocol (one gRPC method,
+//! bidirectional stream of `SessionRequest`/`SessionResponse`) over HTTP/2 inside
+//! TLS, with the server certificate pinned by the SHA-256 fingerprint of its
+//! leaf. Content is sent in plaintext inside TLS; the **server** compresses,
+//! encrypts and packs it with the repository key. The client computes content
+//! IDs itself with the hash function and secret the server hands out, which
+//! lets it pipeline writes and verify every answer.
+//!
+//! Modules: [`fingerprint`] (pin parsing), [`url`] (server addresses), [`tls`]
+//! (pin verifier and connector), `session` (one stream, routing by request ID),
+//! `repository` ([`ServerRepository`]).
+
+pub mod fingerprint;
+pub mod tls;
+pub mod url;
+
+mod errors;
+mod repository;
+mod session;
+mod writes;
+
+pub use fingerprint::Fingerprint;
+pub use repository::{ServerOptions, ServerRepository, ServerStatus};
+pub use url::ServerUrl;
+pub use writes::DEFAULT_WRITE_BUDGET;
+
+/// Writes of at least this many bytes are first probed with `get_content_info`
+/// and skipped when the server already has them (kopia's rule).
+pub const PROBE_BEFORE_WRITE_BYTES: usize = 50_000;

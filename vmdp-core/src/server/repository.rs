@@ -1,0 +1,667 @@
+//! [`ServerRepository`]: the [`Repository`] trait over a kopia server session.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use kopia_proto::hashing::HashFunction;
+use kopia_proto::ids::ContentId;
+use kopia_proto::session::{
+    FIND_MANIFESTS_PAGE_SIZE, ManifestEntryMetadata, SessionCredentials, SessionError,
+    SessionRequest, SessionResponse,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use super::errors::{session_error, transport_error};
+use super::fingerprint::Fingerprint;
+use super::session::{Pending, SendError, Session};
+use super::url::ServerUrl;
+use super::writes::{DEFAULT_WRITE_BUDGET, WriteTracker};
+use super::{PROBE_BEFORE_WRITE_BYTES, tls};
+use crate::repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
+use crate::{Error, Result};
+
+/// Attempts to re-establish a broken stream (kopia: 10, 100 ms × 1.5ⁿ, ≤ 32 s).
+const RECONNECT_ATTEMPTS: u32 = 10;
+/// Times an idempotent read is re-sent after `STREAM_BROKEN`.
+const READ_RETRIES: u32 = 3;
+
+/// How to reach and authenticate to a kopia server.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Server address, `https://host:port` (or `kopia://host:port`).
+    pub url: String,
+    /// SHA-256 fingerprint of the server's leaf certificate (any common notation).
+    /// `None` (or empty) trusts the system root certificates instead.
+    pub fingerprint: Option<String>,
+    /// User name part of the identity (`kopia-username`).
+    pub username: String,
+    /// Host name part of the identity (`kopia-hostname`).
+    pub hostname: String,
+    /// The user's server password.
+    pub password: String,
+    /// Free text for the server's logs (kopia: `""` or `cli:<command>`).
+    pub purpose: String,
+    /// Refuse writes locally (the server does not enforce `read_only`).
+    pub read_only: bool,
+    /// Bound on the bytes of unanswered writes ([`DEFAULT_WRITE_BUDGET`]).
+    pub write_budget: usize,
+}
+
+impl ServerOptions {
+    /// Options with an empty purpose, read-write, default write budget.
+    pub fn new(
+        url: impl Into<String>,
+        fingerprint: Option<String>,
+        username: impl Into<String>,
+        hostname: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        ServerOptions {
+            url: url.into(),
+            fingerprint,
+            username: username.into(),
+            hostname: hostname.into(),
+            password: password.into(),
+            purpose: String::new(),
+            read_only: false,
+            write_budget: DEFAULT_WRITE_BUDGET,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("url", &self.url)
+            .field("fingerprint", &self.fingerprint)
+            .field("username", &self.username)
+            .field("hostname", &self.hostname)
+            .field("password", &"<redacted>")
+            .field("purpose", &self.purpose)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+/// What `vmdp status` shows about a server connection (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerStatus {
+    /// Server URL.
+    pub url: String,
+    /// The authenticated identity `user@host`.
+    pub identity: String,
+    /// Pinned certificate fingerprint (`None`: system roots).
+    pub fingerprint: Option<String>,
+    /// Content hash function of the repository.
+    pub hash_function: String,
+    /// Default splitter of the repository.
+    pub splitter: String,
+    /// Whether the server compresses contents on request.
+    pub supports_content_compression: bool,
+    /// Whether this client refuses writes.
+    pub read_only: bool,
+}
+
+/// A repository reached through a kopia server.
+///
+/// Cheap to clone (`Arc` inside), `Send + Sync`. All requests are multiplexed
+/// on one session stream (so reads see this client's unflushed writes, as in
+/// kopia's write sessions) and pipelined. Idempotent reads are re-sent on a new
+/// stream after the stream breaks; writes are not, and a flush after a break
+/// reports that unflushed writes may be lost.
+#[derive(Clone)]
+pub struct ServerRepository {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: ServerUrl,
+    fingerprint: Option<Fingerprint>,
+    creds: SessionCredentials,
+    purpose: String,
+    read_only: bool,
+    channel: Channel,
+    params: RepoParameters,
+    hasher: HashFunction,
+    session: Mutex<Arc<Session>>,
+    reconnect: tokio::sync::Mutex<()>,
+    writes: Arc<WriteTracker>,
+    /// Set when a stream broke with unflushed changes; reported by the next flush.
+    lost: Mutex<Option<String>>,
+    closed: AtomicBool,
+}
+
+impl ServerRepository {
+    /// Connects, authenticates and initializes a session.
+    ///
+    /// Fails with [`Error::CertificateMismatch`] (nothing sent),
+    /// [`Error::AuthenticationFailed`] (never retried), [`Error::Transport`] or
+    /// [`Error::InvalidInput`] for a bad URL, fingerprint or credential.
+    pub async fn connect(options: ServerOptions) -> Result<ServerRepository> {
+        let url = ServerUrl::parse(&options.url)?;
+        let fingerprint = match options.fingerprint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(Fingerprint::parse(s)?),
+        };
+        let creds =
+            SessionCredentials::new(&options.username, &options.hostname, &options.password)
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let tls_config = tls::client_config(fingerprint)?;
+        let endpoint = Endpoint::from_shared(format!("https://{}", url.authority()))
+            .map_err(|e| Error::InvalidInput(format!("server address {url}: {e}")))?
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .keep_alive_while_idle(true)
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(32 << 20));
+        let channel = endpoint
+            .connect_with_connector(tls::connector(url.clone(), tls_config))
+            .await
+            .map_err(|e| transport_error(&e, url.as_str()))?;
+        let session = Session::open(
+            channel.clone(),
+            &creds,
+            &options.purpose,
+            options.read_only,
+            url.as_str(),
+        )
+        .await?;
+        let p = session.params();
+        let params = RepoParameters {
+            hash_function: p.hash_function.clone(),
+            hmac_secret: p.hmac_secret.to_vec(),
+            splitter: p.splitter.clone(),
+            supports_content_compression: p.supports_content_compression,
+        };
+        let hasher =
+            HashFunction::new(&params.hash_function, &params.hmac_secret).map_err(|e| {
+                Error::Unsupported(format!(
+                    "server {url} uses hash function {:?}: {e}",
+                    params.hash_function
+                ))
+            })?;
+        tracing::debug!(server = %url, identity = %creds.identity(), "session established");
+        Ok(ServerRepository {
+            inner: Arc::new(Inner {
+                url,
+                fingerprint,
+                creds,
+                purpose: options.purpose,
+                read_only: options.read_only,
+                channel,
+                params,
+                hasher,
+                session: Mutex::new(session),
+                reconnect: tokio::sync::Mutex::new(()),
+                writes: Arc::new(WriteTracker::new(options.write_budget)),
+                lost: Mutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Connection facts for display (URL, identity, pin, repository parameters).
+    pub fn status(&self) -> ServerStatus {
+        let i = &self.inner;
+        ServerStatus {
+            url: i.url.to_string(),
+            identity: i.creds.identity(),
+            fingerprint: i.fingerprint.map(|f| f.to_string()),
+            hash_function: i.params.hash_function.clone(),
+            splitter: i.params.splitter.clone(),
+            supports_content_compression: i.params.supports_content_compression,
+            read_only: i.read_only,
+        }
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &ServerUrl {
+        &self.inner.url
+    }
+
+    /// The identity `user@host` this client authenticates as.
+    pub fn identity(&self) -> String {
+        self.inner.creds.identity()
+    }
+
+    /// Number of writes whose answer has not arrived yet.
+    pub fn outstanding_writes(&self) -> usize {
+        self.inner.writes.outstanding()
+    }
+
+    /// Asks the server to apply the retention policy to this identity's source
+    /// `source_path`, deleting expired snapshots when `really_delete` (durable at
+    /// flush). Returns the IDs of the snapshot manifests (to be) deleted.
+    pub async fn apply_retention_policy(
+        &self,
+        source_path: &str,
+        really_delete: bool,
+    ) -> Result<Vec<ManifestId>> {
+        self.check_writable("apply retention policy")?;
+        let ctx = format!("apply retention policy to {source_path}");
+        let resp = self
+            .send_once(
+                |id| {
+                    Ok(SessionRequest::apply_retention_policy(
+                        id,
+                        source_path,
+                        really_delete,
+                    ))
+                },
+                really_delete,
+                &ctx,
+            )
+            .await?;
+        resp.into_apply_retention_policy()
+            .map_err(|e| session_error(e, &ctx))
+    }
+
+    fn current(&self) -> Result<Arc<Session>> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::InvalidInput(
+                "the repository connection was closed".into(),
+            ));
+        }
+        Ok(self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+
+    fn check_writable(&self, what: &str) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::InvalidInput(format!(
+                "cannot {what}: the repository is connected read-only"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the broken session `broken` by a new one (once, however many
+    /// callers noticed the break) and returns the current session.
+    async fn reconnect(&self, broken: &Arc<Session>) -> Result<Arc<Session>> {
+        let _guard = self.inner.reconnect.lock().await;
+        let cur = self.current()?;
+        if !Arc::ptr_eq(&cur, broken) && !cur.is_broken() {
+            return Ok(cur);
+        }
+        if cur.is_dirty() {
+            let mut lost = self.inner.lost.lock().unwrap_or_else(|p| p.into_inner());
+            lost.get_or_insert_with(|| {
+                "the session stream broke before changes since the last flush were flushed".into()
+            });
+        }
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0;
+        let session = loop {
+            attempt += 1;
+            match Session::open(
+                self.inner.channel.clone(),
+                &self.inner.creds,
+                &self.inner.purpose,
+                self.inner.read_only,
+                self.inner.url.as_str(),
+            )
+            .await
+            {
+                Ok(s) => break s,
+                Err(e) if !e.is_retryable() || attempt >= RECONNECT_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::debug!(attempt, error = %e, "re-establishing the session failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay.mul_f64(1.5)).min(Duration::from_secs(32));
+                }
+            }
+        };
+        let p = session.params();
+        if p.hash_function != self.inner.params.hash_function
+            || p.hmac_secret.as_ref() != self.inner.params.hmac_secret.as_slice()
+        {
+            return Err(Error::Protocol(
+                "the server's repository parameters changed on reconnect (different repository?)"
+                    .into(),
+            ));
+        }
+        *self.inner.session.lock().unwrap_or_else(|p| p.into_inner()) = session.clone();
+        Ok(session)
+    }
+
+    /// Sends a request; if the current stream is already broken (nothing was
+    /// sent), re-establishes it and sends on the new one.
+    async fn send(
+        &self,
+        build: impl Fn(i64) -> std::result::Result<SessionRequest, SessionError>,
+        changes_state: bool,
+        ctx: &str,
+    ) -> Result<(Arc<Session>, Pending)> {
+        let mut session = self.current()?;
+        for _ in 0..=READ_RETRIES {
+            if changes_state {
+                session.mark_dirty();
+            }
+            match session.send(&build).await {
+                Ok(p) => return Ok((session, p)),
+                Err(SendError::Invalid(e)) => return Err(session_error(e, ctx)),
+                Err(SendError::Broken(_)) => session = self.reconnect(&session).await?,
+            }
+        }
+        Err(Error::Transport {
+            message: format!("{ctx}: the session stream keeps breaking"),
+            retryable: true,
+        })
+    }
+
+    /// Sends a non-idempotent request and waits for its single answer (no retry).
+    async fn send_once(
+        &self,
+        build: impl Fn(i64) -> std::result::Result<SessionRequest, SessionError>,
+        changes_state: bool,
+        ctx: &str,
+    ) -> Result<SessionResponse> {
+        let (_, mut pending) = self.send(build, changes_state, ctx).await?;
+        pending.next().await.map_err(|e| session_error(e, ctx))
+    }
+
+    /// Runs an idempotent read, re-sending it on a new stream after `STREAM_BROKEN`.
+    /// `finish` consumes the answer(s); `map` turns a final session error into [`Error`].
+    async fn read<T, F>(
+        &self,
+        build: impl Fn(i64) -> SessionRequest,
+        finish: F,
+        map: impl Fn(SessionError) -> Error,
+    ) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Pending) -> std::result::Result<T, SessionError>,
+    {
+        let mut finish = finish;
+        let mut attempt = 0;
+        loop {
+            let (session, mut pending) = self.send(|id| Ok(build(id)), false, "").await?;
+            match finish(&mut pending).await {
+                Err(e @ SessionError::StreamBroken { .. }) if attempt < READ_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "retrying read on a new session stream");
+                    self.reconnect(&session).await?;
+                }
+                Err(e) => return Err(map(e)),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    fn local_id(&self, prefix: Option<u8>, data: &[u8]) -> Result<ContentId> {
+        match prefix {
+            None | Some(b'g'..=b'l' | b'n'..=b'z') => {}
+            Some(b'm') => {
+                return Err(Error::InvalidInput(
+                    "content prefix 'm' is reserved for manifests".into(),
+                ));
+            }
+            Some(p) => {
+                return Err(Error::InvalidInput(format!(
+                    "invalid content prefix {:?}: must be one letter g..z",
+                    char::from(p)
+                )));
+            }
+        }
+        self.inner
+            .hasher
+            .content_id(prefix, data)
+            .map_err(|e| Error::InvalidInput(format!("content ID: {e}")))
+    }
+}
+
+fn to_content_info(info: kopia_proto::session::ContentInfo) -> Result<ContentInfo> {
+    let id: ContentId = info.id.parse().map_err(|e| {
+        Error::Protocol(format!(
+            "get_content_info answer has a bad content ID {:?}: {e}",
+            info.id
+        ))
+    })?;
+    Ok(ContentInfo {
+        id,
+        original_length: info.original_length,
+        packed_length: info.packed_length,
+        timestamp_seconds: info.timestamp_seconds,
+        deleted: info.deleted,
+    })
+}
+
+fn to_entry(m: ManifestEntryMetadata, payload: Bytes) -> ManifestEntry {
+    ManifestEntry {
+        id: m.id,
+        labels: m.labels.into_iter().collect(),
+        mod_time_nanos: m.mod_time_nanos,
+        payload,
+    }
+}
+
+#[async_trait]
+impl Repository for ServerRepository {
+    fn parameters(&self) -> &RepoParameters {
+        &self.inner.params
+    }
+
+    async fn content_info(&self, id: &ContentId) -> Result<Option<ContentInfo>> {
+        self.inner.writes.wait_for(id).await;
+        let ctx = format!("get info of content {id}");
+        let r = self
+            .read(
+                |rid| SessionRequest::get_content_info(rid, id),
+                async |p: &mut Pending| p.next().await?.into_get_content_info(),
+                |e| match e {
+                    SessionError::ContentNotFound { .. } => Error::ContentNotFound(*id),
+                    e => session_error(e, &ctx),
+                },
+            )
+            .await;
+        match r {
+            Ok(info) => to_content_info(info).map(Some),
+            Err(Error::ContentNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_content(&self, id: &ContentId) -> Result<Bytes> {
+        self.inner.writes.wait_for(id).await;
+        let ctx = format!("get content {id}");
+        let data = self
+            .read(
+                |rid| SessionRequest::get_content(rid, id),
+                async |p: &mut Pending| p.next().await?.into_get_content(),
+                |e| match e {
+                    SessionError::ContentNotFound { .. } => Error::ContentNotFound(*id),
+                    e => session_error(e, &ctx),
+                },
+            )
+            .await?;
+        let actual = self.inner.hasher.content_id(id.prefix(), &data).ok();
+        if actual.as_ref() != Some(id) {
+            return Err(Error::Corrupt(format!(
+                "the server returned {} bytes for content {id} that hash to a different ID",
+                data.len()
+            )));
+        }
+        Ok(data)
+    }
+
+    async fn write_content(
+        &self,
+        prefix: Option<u8>,
+        data: Bytes,
+        compression: u32,
+    ) -> Result<ContentId> {
+        self.check_writable("write content")?;
+        if compression != 0 && !self.inner.params.supports_content_compression {
+            return Err(Error::InvalidInput(format!(
+                "compression {compression:#x} requested but the repository does not support \
+                 content-level compression (index v1)"
+            )));
+        }
+        let id = self.local_id(prefix, &data)?;
+        if data.len() >= PROBE_BEFORE_WRITE_BYTES {
+            if let Some(info) = self.content_info(&id).await? {
+                if !info.deleted {
+                    return Ok(id);
+                }
+            }
+        }
+        let guard = self.inner.writes.begin(id, data.len()).await;
+        let ctx = format!("write content {id}");
+        let (_, mut pending) = self
+            .send(
+                |rid| SessionRequest::write_content(rid, prefix, data.clone(), compression),
+                true,
+                &ctx,
+            )
+            .await?;
+        let writes = self.inner.writes.clone();
+        tokio::spawn(async move {
+            let result = match pending.next().await.and_then(|r| r.into_write_content()) {
+                Ok(got) if got == id => Ok(()),
+                Ok(got) => Err(Error::Protocol(format!(
+                    "server stored content as {got}, but its locally computed ID is {id}"
+                ))),
+                Err(e) => Err(session_error(e, &ctx)),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "asynchronous write failed");
+                writes.fail(e);
+            }
+            drop(guard);
+        });
+        Ok(id)
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.inner.writes.wait_idle().await;
+        self.inner.writes.take_failure()?;
+        if let Some(why) = self
+            .inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(Error::Transport {
+                message: format!(
+                    "{why}; writes and manifest changes since the previous flush may be lost, \
+                     repeat the operation"
+                ),
+                retryable: true,
+            });
+        }
+        let session = self.current()?;
+        session.mark_clean();
+        let resp = match session.send(|id| Ok(SessionRequest::flush(id))).await {
+            Ok(mut p) => p.next().await,
+            Err(SendError::Invalid(e)) => Err(e),
+            Err(SendError::Broken(message)) => Err(SessionError::StreamBroken { message }),
+        };
+        resp.and_then(SessionResponse::into_flush).map_err(|e| {
+            if let SessionError::StreamBroken { message } = &e {
+                Error::Transport {
+                    message: format!(
+                        "flush failed, the session stream broke ({message}); writes since the \
+                         previous flush may be lost, repeat the operation"
+                    ),
+                    retryable: true,
+                }
+            } else {
+                session_error(e, "flush")
+            }
+        })
+    }
+
+    async fn put_manifest(&self, labels: &Labels, payload: &[u8]) -> Result<ManifestId> {
+        self.check_writable("put manifest")?;
+        let payload = Bytes::copy_from_slice(payload);
+        let ctx = format!(
+            "put manifest of type {:?}",
+            labels.get("type").map(String::as_str).unwrap_or("")
+        );
+        let resp = self
+            .send_once(
+                |id| SessionRequest::put_manifest(id, payload.clone(), labels.clone()),
+                true,
+                &ctx,
+            )
+            .await?;
+        resp.into_put_manifest().map_err(|e| session_error(e, &ctx))
+    }
+
+    async fn get_manifest(&self, id: &str) -> Result<ManifestEntry> {
+        let ctx = format!("get manifest {id}");
+        let m = self
+            .read(
+                |rid| SessionRequest::get_manifest(rid, id),
+                async |p: &mut Pending| p.next().await?.into_get_manifest(),
+                |e| match e {
+                    SessionError::ManifestNotFound { .. } => Error::ManifestNotFound(id.into()),
+                    e => session_error(e, &ctx),
+                },
+            )
+            .await?;
+        Ok(to_entry(m.metadata, m.json_data))
+    }
+
+    async fn find_manifests(&self, labels: &Labels) -> Result<Vec<ManifestEntry>> {
+        let ctx = "find manifests";
+        self.read(
+            |rid| SessionRequest::find_manifests(rid, labels.clone(), FIND_MANIFESTS_PAGE_SIZE),
+            async |p: &mut Pending| {
+                let mut out = Vec::new();
+                loop {
+                    let page = p.next().await?.into_find_manifests()?;
+                    out.extend(page.entries.into_iter().map(|m| to_entry(m, Bytes::new())));
+                    if !page.has_more {
+                        return Ok(out);
+                    }
+                }
+            },
+            |e| session_error(e, ctx),
+        )
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.writes.wait_idle().await;
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let session = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        session.close().await
+    }
+
+    async fn delete_manifest(&self, id: &str) -> Result<()> {
+        self.check_writable("delete manifest")?;
+        let ctx = format!("delete manifest {id}");
+        let resp = self
+            .send_once(
+                |rid| Ok(SessionRequest::delete_manifest(rid, id)),
+                true,
+                &ctx,
+            )
+            .await;
+        match resp.map(SessionResponse::into_delete_manifest) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(SessionError::ManifestNotFound { .. })) => {
+                Err(Error::ManifestNotFound(id.into()))
+            }
+            Ok(Err(e)) => Err(session_error(e, &ctx)),
+            Err(e) => Err(e),
+        }
+    }
+}
