@@ -19,7 +19,5 @@ pub mod paths;
 
 mod connect;
 
-pub use connect::{
-    ConnectOptions, connect, disconnect, load_server_options, open_from_config,
-};
+pub use connect::{ConnectOptions, connect, disconnect, load_server_options, open_from_config};
 pub use file::{ApiServerInfo, CachingOptions, LocalConfig};

@@ -99,9 +99,11 @@ async fn kopia_written_config_opens_with_vmdp() {
     let opts = config::load_server_options(Some(&config_path), None).unwrap();
     assert_eq!(opts.url, server.url());
     assert_eq!(opts.fingerprint.as_deref(), Some(server.fingerprint()));
-    assert_eq!((opts.username.as_str(), opts.hostname.as_str()), ("alice", "vm1"));
-    if std::env::var_os("VMDP_PASSWORD").is_none() && std::env::var_os("KOPIA_PASSWORD").is_none()
-    {
+    assert_eq!(
+        (opts.username.as_str(), opts.hostname.as_str()),
+        ("alice", "vm1")
+    );
+    if std::env::var_os("VMDP_PASSWORD").is_none() && std::env::var_os("KOPIA_PASSWORD").is_none() {
         assert_eq!(opts.password, "alice-pw", "read from kopia's password file");
     }
     let repo = config::open_from_config(Some(&config_path), Some("alice-pw"))
@@ -109,10 +111,14 @@ async fn kopia_written_config_opens_with_vmdp() {
         .unwrap();
     let id = repo
         .put_manifest(
-            &[("type", "vmdp-test"), ("username", "alice"), ("hostname", "vm1")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            &[
+                ("type", "vmdp-test"),
+                ("username", "alice"),
+                ("hostname", "vm1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             br#"{"x":1}"#,
         )
         .await
@@ -120,7 +126,10 @@ async fn kopia_written_config_opens_with_vmdp() {
     repo.flush().await.unwrap();
     repo.close().await.unwrap();
     // kopia, through the server with its own config, sees our manifest.
-    let out = run_kopia(&home, &["manifest", "list", "--json", "--filter=type:vmdp-test"]);
+    let out = run_kopia(
+        &home,
+        &["manifest", "list", "--json", "--filter=type:vmdp-test"],
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v[0]["id"].as_str(), Some(id.as_str()), "{v}");
 }
@@ -149,7 +158,11 @@ async fn default_cache_directory_matches_kopia() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = config::LocalConfig::load(&config_path).unwrap();
     let kopia_dir = cfg.caching.unwrap().cache_directory;
     let ours = paths::default_cache_directory(server.url(), &config_path).unwrap();

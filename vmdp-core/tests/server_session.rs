@@ -124,12 +124,19 @@ async fn contents_round_trip_and_kopia_reads_them() {
     }
     // Same data again: same ID (large ones are skipped after a probe).
     for ((prefix, d), id) in cases.iter().zip(&ids) {
-        assert_eq!(repo.write_content(*prefix, d.clone(), 0).await.unwrap(), *id);
+        assert_eq!(
+            repo.write_content(*prefix, d.clone(), 0).await.unwrap(),
+            *id
+        );
     }
     // Compressed at the server, read back as plaintext.
     let text = Bytes::from("compressible text ".repeat(5_000));
     let zid = repo
-        .write_content(None, text.clone(), Compressor::from_name("zstd").unwrap().header_id())
+        .write_content(
+            None,
+            text.clone(),
+            Compressor::from_name("zstd").unwrap().header_id(),
+        )
         .await
         .unwrap();
     repo.flush().await.unwrap();
@@ -140,7 +147,11 @@ async fn contents_round_trip_and_kopia_reads_them() {
     assert!((zinfo.packed_length as usize) < text.len() / 4, "{zinfo:?}");
 
     for ((_, d), id) in cases.iter().zip(&ids) {
-        let info = repo.content_info(id).await.unwrap().expect("content exists");
+        let info = repo
+            .content_info(id)
+            .await
+            .unwrap()
+            .expect("content exists");
         assert_eq!(info.id, *id);
         assert_eq!(info.original_length as usize, d.len());
         assert!(!info.deleted);
@@ -192,10 +203,7 @@ async fn manifests_round_trip_and_kopia_lists_them() {
     assert_eq!(got, want);
     assert!(m.mod_time_nanos > 1_700_000_000_000_000_000);
 
-    let id2 = repo
-        .put_manifest(&l, br#"{"second":true}"#)
-        .await
-        .unwrap();
+    let id2 = repo.put_manifest(&l, br#"{"second":true}"#).await.unwrap();
     let found = repo
         .find_manifests(&labels(&[("type", "vmdp-test")]))
         .await

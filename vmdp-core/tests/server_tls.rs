@@ -148,8 +148,15 @@ async fn wrong_pin_sends_no_credentials() {
         "{e:?}"
     );
     settle().await;
-    assert!(seen.connections.load(Ordering::SeqCst) >= 1, "never connected");
-    assert_eq!(seen.handshakes.load(Ordering::SeqCst), 0, "handshake completed");
+    assert!(
+        seen.connections.load(Ordering::SeqCst) >= 1,
+        "never connected"
+    );
+    assert_eq!(
+        seen.handshakes.load(Ordering::SeqCst),
+        0,
+        "handshake completed"
+    );
     assert_eq!(
         seen.app_bytes.load(Ordering::SeqCst),
         0,
@@ -164,7 +171,10 @@ async fn wrong_pin_sends_no_credentials() {
     .await;
     // The recorder never answers: the connect times out or fails; either way
     // the handshake completed and bytes arrived.
-    assert!(!matches!(ok, Ok(Ok(_))), "the recorder cannot open a session");
+    assert!(
+        !matches!(ok, Ok(Ok(_))),
+        "the recorder cannot open a session"
+    );
     settle().await;
     assert!(seen.handshakes.load(Ordering::SeqCst) >= 1);
     assert!(seen.app_bytes.load(Ordering::SeqCst) > 0);

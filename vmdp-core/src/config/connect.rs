@@ -81,11 +81,15 @@ pub async fn connect(opts: ConnectOptions) -> Result<(PathBuf, ServerRepository)
     let hostname = opts.hostname.clone().unwrap_or_else(default_hostname);
     validate_identity_part("user name", &username)?;
     validate_identity_part("host name", &hostname)?;
-    let password = opts.password.clone().or_else(password_from_env).ok_or_else(|| {
-        Error::InvalidInput(
-            "no password given (pass it or set VMDP_PASSWORD / KOPIA_PASSWORD)".into(),
-        )
-    })?;
+    let password = opts
+        .password
+        .clone()
+        .or_else(password_from_env)
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "no password given (pass it or set VMDP_PASSWORD / KOPIA_PASSWORD)".into(),
+            )
+        })?;
 
     let mut server_opts = ServerOptions::new(
         url.as_str(),

@@ -63,7 +63,10 @@ mod tests {
     fn defaults_are_valid_names() {
         assert!(!default_username().is_empty());
         let h = default_hostname();
-        assert!(!h.is_empty() && !h.contains('.') && h == h.to_lowercase(), "{h}");
+        assert!(
+            !h.is_empty() && !h.contains('.') && h == h.to_lowercase(),
+            "{h}"
+        );
     }
 
     #[test]

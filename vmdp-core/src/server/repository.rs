@@ -146,8 +146,9 @@ impl ServerRepository {
             None | Some("") => None,
             Some(s) => Some(Fingerprint::parse(s)?),
         };
-        let creds = SessionCredentials::new(&options.username, &options.hostname, &options.password)
-            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let creds =
+            SessionCredentials::new(&options.username, &options.hostname, &options.password)
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let tls_config = tls::client_config(fingerprint)?;
         let endpoint = Endpoint::from_shared(format!("https://{}", url.authority()))
             .map_err(|e| Error::InvalidInput(format!("server address {url}: {e}")))?
@@ -177,12 +178,13 @@ impl ServerRepository {
             splitter: p.splitter.clone(),
             supports_content_compression: p.supports_content_compression,
         };
-        let hasher = HashFunction::new(&params.hash_function, &params.hmac_secret).map_err(|e| {
-            Error::Unsupported(format!(
-                "server {url} uses hash function {:?}: {e}",
-                params.hash_function
-            ))
-        })?;
+        let hasher =
+            HashFunction::new(&params.hash_function, &params.hmac_secret).map_err(|e| {
+                Error::Unsupported(format!(
+                    "server {url} uses hash function {:?}: {e}",
+                    params.hash_function
+                ))
+            })?;
         tracing::debug!(server = %url, identity = %creds.identity(), "session established");
         Ok(ServerRepository {
             inner: Arc::new(Inner {
@@ -261,7 +263,9 @@ impl ServerRepository {
 
     fn current(&self) -> Result<Arc<Session>> {
         if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(Error::InvalidInput("the repository connection was closed".into()));
+            return Err(Error::InvalidInput(
+                "the repository connection was closed".into(),
+            ));
         }
         Ok(self
             .inner
@@ -325,11 +329,7 @@ impl ServerRepository {
                     .into(),
             ));
         }
-        *self
-            .inner
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = session.clone();
+        *self.inner.session.lock().unwrap_or_else(|p| p.into_inner()) = session.clone();
         Ok(session)
     }
 
@@ -620,11 +620,7 @@ impl Repository for ServerRepository {
                 let mut out = Vec::new();
                 loop {
                     let page = p.next().await?.into_find_manifests()?;
-                    out.extend(
-                        page.entries
-                            .into_iter()
-                            .map(|m| to_entry(m, Bytes::new())),
-                    );
+                    out.extend(page.entries.into_iter().map(|m| to_entry(m, Bytes::new())));
                     if !page.has_more {
                         return Ok(out);
                     }
@@ -653,11 +649,17 @@ impl Repository for ServerRepository {
         self.check_writable("delete manifest")?;
         let ctx = format!("delete manifest {id}");
         let resp = self
-            .send_once(|rid| Ok(SessionRequest::delete_manifest(rid, id)), true, &ctx)
+            .send_once(
+                |rid| Ok(SessionRequest::delete_manifest(rid, id)),
+                true,
+                &ctx,
+            )
             .await;
         match resp.map(SessionResponse::into_delete_manifest) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(SessionError::ManifestNotFound { .. })) => Err(Error::ManifestNotFound(id.into())),
+            Ok(Err(SessionError::ManifestNotFound { .. })) => {
+                Err(Error::ManifestNotFound(id.into()))
+            }
             Ok(Err(e)) => Err(session_error(e, &ctx)),
             Err(e) => Err(e),
         }

@@ -190,9 +190,7 @@ impl Session {
                     Ok(Some(resp)) => reader_shared.route(resp),
                     Ok(None) => break Ok(()),
                     Err(s) => {
-                        break Err(
-                            status_error(&s, &reader_identity, &reader_server).to_string()
-                        );
+                        break Err(status_error(&s, &reader_identity, &reader_server).to_string());
                     }
                 }
             };
@@ -201,7 +199,10 @@ impl Session {
                 Err(e) => e.clone(),
             };
             reader_shared.fail_all(&why);
-            *reader_shared.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+            *reader_shared
+                .ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(outcome);
         });
         let session = Arc::new(Session {
             tx: Mutex::new(Some(tx)),

@@ -184,13 +184,13 @@ pub fn client_config(pin: Option<Fingerprint>) -> Result<Arc<ClientConfig>, crat
                         .into(),
                 ));
             }
-            let verifier =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| crate::Error::InvalidInput(format!("TLS configuration: {e}")))?;
-            builder
-                .with_webpki_verifier(verifier)
-                .with_no_client_auth()
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| crate::Error::InvalidInput(format!("TLS configuration: {e}")))?;
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
         }
     };
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
@@ -349,7 +349,13 @@ mod tests {
         let name = ServerName::try_from("h").unwrap();
         // The pin matches only an intermediate: refused.
         let e = v
-            .verify_server_cert(&leaf, &[other.clone()], &name, &[], UnixTime::now())
+            .verify_server_cert(
+                &leaf,
+                std::slice::from_ref(&other),
+                &name,
+                &[],
+                UnixTime::now(),
+            )
             .unwrap_err();
         assert!(matches!(e, rustls::Error::InvalidCertificate(_)), "{e:?}");
         assert!(

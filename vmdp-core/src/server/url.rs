@@ -29,13 +29,13 @@ impl ServerUrl {
             ))
         };
         let stripped = input.strip_suffix('/').unwrap_or(input);
-        let (scheme, rest) = stripped
-            .split_once("://")
-            .ok_or_else(|| bad("no scheme"))?;
+        let (scheme, rest) = stripped.split_once("://").ok_or_else(|| bad("no scheme"))?;
         match scheme.to_ascii_lowercase().as_str() {
             "https" | "kopia" => {}
             "unix+https" => {
-                return Err(bad("unix sockets (unix+https://) are not supported by vmdp"));
+                return Err(bad(
+                    "unix sockets (unix+https://) are not supported by vmdp",
+                ));
             }
             "http" => {
                 return Err(bad(

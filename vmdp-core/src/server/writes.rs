@@ -130,7 +130,9 @@ fn keep_kind(e: Error, count: usize) -> Error {
         Error::AccessDenied(m) => {
             Error::AccessDenied(format!("{m} (and {} more failed writes)", count - 1))
         }
-        Error::Protocol(m) => Error::Protocol(format!("{m} (and {} more failed writes)", count - 1)),
+        Error::Protocol(m) => {
+            Error::Protocol(format!("{m} (and {} more failed writes)", count - 1))
+        }
         Error::Corrupt(m) => Error::Corrupt(format!("{m} (and {} more failed writes)", count - 1)),
         other => Error::Repository(format!("{other} (and {} more failed writes)", count - 1)),
     }
@@ -223,7 +225,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await;
         drop(a1);
         tokio::time::sleep(Duration::from_millis(30)).await;
-        assert!(!waiter.is_finished(), "one write of the content is still unanswered");
+        assert!(
+            !waiter.is_finished(),
+            "one write of the content is still unanswered"
+        );
         drop(a2);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
@@ -245,10 +250,16 @@ mod tests {
         });
         t.fail(Error::AccessDenied("x".into()));
         let e = t.take_failure().unwrap_err();
-        assert!(e.is_retryable() && e.to_string().contains("2 asynchronous"), "{e}");
+        assert!(
+            e.is_retryable() && e.to_string().contains("2 asynchronous"),
+            "{e}"
+        );
         t.fail(Error::AccessDenied("denied".into()));
         t.fail(Error::AccessDenied("denied".into()));
         let e = t.take_failure().unwrap_err();
-        assert!(matches!(&e, Error::AccessDenied(m) if m.contains("1 more")), "{e:?}");
+        assert!(
+            matches!(&e, Error::AccessDenied(m) if m.contains("1 more")),
+            "{e:?}"
+        );
     }
 }
