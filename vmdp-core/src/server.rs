@@ -17,12 +17,14 @@ pub mod tls;
 pub mod url;
 
 mod errors;
+mod options;
 mod repository;
 mod session;
 mod writes;
 
 pub use fingerprint::Fingerprint;
-pub use repository::{ServerOptions, ServerRepository, ServerStatus};
+pub use options::{ServerOptions, ServerStatus};
+pub use repository::ServerRepository;
 pub use url::ServerUrl;
 pub use writes::DEFAULT_WRITE_BUDGET;
 
