@@ -511,6 +511,7 @@ impl Repository for ServerRepository {
             "put manifest of type {:?}",
             labels.get("type").map(String::as_str).unwrap_or("")
         );
+        let _change = self.inner.writes.begin_change();
         let resp = self
             .send_once(
                 |id| SessionRequest::put_manifest(id, payload.clone(), labels.clone()),
@@ -572,6 +573,7 @@ impl Repository for ServerRepository {
     async fn delete_manifest(&self, id: &str) -> Result<()> {
         self.check_writable("delete manifest")?;
         let ctx = format!("delete manifest {id}");
+        let _change = self.inner.writes.begin_change();
         let resp = self
             .send_once(
                 |rid| Ok(SessionRequest::delete_manifest(rid, id)),
