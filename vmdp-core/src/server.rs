@@ -10,7 +10,13 @@
 //!
 //! Modules: [`fingerprint`] (pin parsing), [`url`] (server addresses), [`tls`]
 //! (pin verifier and connector), `session` (one stream, routing by request ID),
+//! `writes` (asynchronous writes, byte budget), `errors` (status and session
+//! error mapping), `options` ([`ServerOptions`], [`ServerStatus`]) and
 //! `repository` ([`ServerRepository`]).
+//!
+//! Limitation: writes are not resumed after the stream breaks; the next
+//! [`flush`](crate::Repository::flush) then fails with a retryable error saying
+//! that changes since the previous flush may be lost.
 
 pub mod fingerprint;
 pub mod tls;
