@@ -10,19 +10,27 @@
 //!
 //! Modules: [`fingerprint`] (pin parsing), [`url`] (server addresses), [`tls`]
 //! (pin verifier and connector), `session` (one stream, routing by request ID),
+//! `writes` (asynchronous writes, byte budget), `errors` (status and session
+//! error mapping), `options` ([`ServerOptions`], [`ServerStatus`]) and
 //! `repository` ([`ServerRepository`]).
+//!
+//! Limitation: writes are not resumed after the stream breaks; the next
+//! [`flush`](crate::Repository::flush) then fails with a retryable error saying
+//! that changes since the previous flush may be lost.
 
 pub mod fingerprint;
 pub mod tls;
 pub mod url;
 
 mod errors;
+mod options;
 mod repository;
 mod session;
 mod writes;
 
 pub use fingerprint::Fingerprint;
-pub use repository::{ServerOptions, ServerRepository, ServerStatus};
+pub use options::{ServerOptions, ServerStatus};
+pub use repository::ServerRepository;
 pub use url::ServerUrl;
 pub use writes::DEFAULT_WRITE_BUDGET;
 

@@ -396,3 +396,35 @@ async fn reconnects_after_a_server_restart() {
     repo.flush().await.unwrap();
     repo.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unflushed_writes_are_private_to_the_session_and_read_only_is_enforced() {
+    let server = KopiaServer::start(&[ALICE]);
+    let writer = connect(&server, server.user(0)).await;
+    let reader = connect(&server, server.user(0)).await;
+    let d = data(4242, 5_000);
+    let id = writer.write_content(None, d.clone(), 0).await.unwrap();
+    assert!(writer.content_info(&id).await.unwrap().is_some());
+    assert_eq!(reader.content_info(&id).await.unwrap(), None);
+    writer.flush().await.unwrap();
+    assert_eq!(reader.get_content(&id).await.unwrap(), d);
+
+    let mut opts = options(&server, server.user(0));
+    opts.read_only = true;
+    let ro = ServerRepository::connect(opts).await.unwrap();
+    assert!(ro.status().read_only);
+    assert_eq!(ro.get_content(&id).await.unwrap(), d);
+    let e = ro.write_content(None, data(1, 10), 0).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidInput(ref m) if m.contains("read-only")),
+        "{e:?}"
+    );
+    let e = ro
+        .put_manifest(&labels(&[("type", "vmdp-test")]), b"{}")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    for r in [writer, reader, ro] {
+        r.close().await.unwrap();
+    }
+}

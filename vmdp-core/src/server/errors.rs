@@ -120,7 +120,8 @@ mod tests {
 
     #[test]
     fn every_session_error_has_a_typed_mapping() {
-        let cases: Vec<(SessionError, fn(&Error) -> bool)> = vec![
+        type Check = fn(&Error) -> bool;
+        let cases: Vec<(SessionError, Check)> = vec![
             (
                 SessionError::AccessDenied {
                     message: "access denied".into(),

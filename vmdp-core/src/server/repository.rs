@@ -16,9 +16,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::errors::{session_error, transport_error};
 use super::fingerprint::Fingerprint;
+use super::options::{ServerOptions, ServerStatus};
 use super::session::{Pending, SendError, Session};
 use super::url::ServerUrl;
-use super::writes::{DEFAULT_WRITE_BUDGET, WriteTracker};
+use super::writes::WriteTracker;
 use super::{PROBE_BEFORE_WRITE_BYTES, tls};
 use crate::repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
 use crate::{Error, Result};
@@ -27,83 +28,6 @@ use crate::{Error, Result};
 const RECONNECT_ATTEMPTS: u32 = 10;
 /// Times an idempotent read is re-sent after `STREAM_BROKEN`.
 const READ_RETRIES: u32 = 3;
-
-/// How to reach and authenticate to a kopia server.
-#[derive(Clone)]
-pub struct ServerOptions {
-    /// Server address, `https://host:port` (or `kopia://host:port`).
-    pub url: String,
-    /// SHA-256 fingerprint of the server's leaf certificate (any common notation).
-    /// `None` (or empty) trusts the system root certificates instead.
-    pub fingerprint: Option<String>,
-    /// User name part of the identity (`kopia-username`).
-    pub username: String,
-    /// Host name part of the identity (`kopia-hostname`).
-    pub hostname: String,
-    /// The user's server password.
-    pub password: String,
-    /// Free text for the server's logs (kopia: `""` or `cli:<command>`).
-    pub purpose: String,
-    /// Refuse writes locally (the server does not enforce `read_only`).
-    pub read_only: bool,
-    /// Bound on the bytes of unanswered writes ([`DEFAULT_WRITE_BUDGET`]).
-    pub write_budget: usize,
-}
-
-impl ServerOptions {
-    /// Options with an empty purpose, read-write, default write budget.
-    pub fn new(
-        url: impl Into<String>,
-        fingerprint: Option<String>,
-        username: impl Into<String>,
-        hostname: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        ServerOptions {
-            url: url.into(),
-            fingerprint,
-            username: username.into(),
-            hostname: hostname.into(),
-            password: password.into(),
-            purpose: String::new(),
-            read_only: false,
-            write_budget: DEFAULT_WRITE_BUDGET,
-        }
-    }
-}
-
-impl std::fmt::Debug for ServerOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerOptions")
-            .field("url", &self.url)
-            .field("fingerprint", &self.fingerprint)
-            .field("username", &self.username)
-            .field("hostname", &self.hostname)
-            .field("password", &"<redacted>")
-            .field("purpose", &self.purpose)
-            .field("read_only", &self.read_only)
-            .finish()
-    }
-}
-
-/// What `vmdp status` shows about a server connection (no secrets).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ServerStatus {
-    /// Server URL.
-    pub url: String,
-    /// The authenticated identity `user@host`.
-    pub identity: String,
-    /// Pinned certificate fingerprint (`None`: system roots).
-    pub fingerprint: Option<String>,
-    /// Content hash function of the repository.
-    pub hash_function: String,
-    /// Default splitter of the repository.
-    pub splitter: String,
-    /// Whether the server compresses contents on request.
-    pub supports_content_compression: bool,
-    /// Whether this client refuses writes.
-    pub read_only: bool,
-}
 
 /// A repository reached through a kopia server.
 ///
@@ -587,6 +511,7 @@ impl Repository for ServerRepository {
             "put manifest of type {:?}",
             labels.get("type").map(String::as_str).unwrap_or("")
         );
+        let _change = self.inner.writes.begin_change();
         let resp = self
             .send_once(
                 |id| SessionRequest::put_manifest(id, payload.clone(), labels.clone()),
@@ -648,6 +573,7 @@ impl Repository for ServerRepository {
     async fn delete_manifest(&self, id: &str) -> Result<()> {
         self.check_writable("delete manifest")?;
         let ctx = format!("delete manifest {id}");
+        let _change = self.inner.writes.begin_change();
         let resp = self
             .send_once(
                 |rid| Ok(SessionRequest::delete_manifest(rid, id)),

@@ -57,8 +57,19 @@ impl WriteTracker {
         *self.in_flight().entry(id).or_insert(0) += 1;
         WriteGuard {
             tracker: self.clone(),
-            id,
+            id: Some(id),
             _permit: permit,
+        }
+    }
+
+    /// Registers one outstanding manifest change (`put_manifest`,
+    /// `delete_manifest`), so that a concurrent flush waits for its answer.
+    pub(crate) fn begin_change(self: &Arc<Self>) -> WriteGuard {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        WriteGuard {
+            tracker: self.clone(),
+            id: None,
+            _permit: None,
         }
     }
 
@@ -141,18 +152,18 @@ fn keep_kind(e: Error, count: usize) -> Error {
 /// One outstanding write: releases its budget and count when dropped.
 pub(crate) struct WriteGuard {
     tracker: Arc<WriteTracker>,
-    id: ContentId,
+    id: Option<ContentId>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        {
+        if let Some(id) = &self.id {
             let mut m = self.tracker.in_flight();
-            if let Some(n) = m.get_mut(&self.id) {
+            if let Some(n) = m.get_mut(id) {
                 *n -= 1;
                 if *n == 0 {
-                    m.remove(&self.id);
+                    m.remove(id);
                 }
             }
         }
@@ -201,10 +212,14 @@ mod tests {
         let t = Arc::new(WriteTracker::new(10));
         let g = t.begin(cid(6), 1).await;
         let t2 = t.clone();
+        let change = t.begin_change();
         let waiter = tokio::spawn(async move { t2.wait_idle().await });
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(!waiter.is_finished());
         drop(g);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiter.is_finished(), "a manifest change is outstanding");
+        drop(change);
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()
