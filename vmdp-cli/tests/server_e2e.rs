@@ -226,6 +226,15 @@ fn users_cannot_see_each_others_snapshots() {
     assert_eq!(out.status.code(), Some(1), "bob deleted alice's snapshot");
     let alice_list = vmdp_json(&ahome, &["backup", "list"]);
     assert_eq!(alice_list.as_array().unwrap().len(), 1);
+
+    // Documented limitation of kopia's server: contents are not protected per
+    // user, so a root object ID works as a read capability for any user.
+    let root = created["rootObjectID"].as_str().unwrap();
+    let ls = vmdp_json(&bhome, &["backup", "ls", root]);
+    assert!(
+        ls["entries"].as_array().unwrap().iter().any(|e| e["path"] == "secret.txt"),
+        "object IDs are expected to be readable by other users (README, security notes): {ls}"
+    );
 }
 
 #[test]
