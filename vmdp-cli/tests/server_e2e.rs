@@ -232,7 +232,11 @@ fn users_cannot_see_each_others_snapshots() {
     let root = created["rootObjectID"].as_str().unwrap();
     let ls = vmdp_json(&bhome, &["backup", "ls", root]);
     assert!(
-        ls["entries"].as_array().unwrap().iter().any(|e| e["path"] == "secret.txt"),
+        ls["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == "secret.txt"),
         "object IDs are expected to be readable by other users (README, security notes): {ls}"
     );
 }
