@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 #[path = "../fuzz/bodies/mod.rs"]
 mod bodies;
+#[path = "malformed/errors.rs"]
+mod errors;
 #[path = "malformed/seeds.rs"]
 mod seeds;
 
