@@ -21,7 +21,17 @@ use std::time::Instant;
 use bodies::{BODIES, Body};
 
 /// Inputs that once crashed a body (found by `cargo fuzz`), by target name.
-const REGRESSIONS: &[(&str, &[u8])] = &[];
+const REGRESSIONS: &[(&str, &[u8])] = &[
+    // A negative mode: written back as "0-1363", which (as in kopia) does not parse.
+    (
+        "directory",
+        br#"{"name":"root","type":"d","mode":"-755","obj":"k7dd15"}"#,
+    ),
+    (
+        "snapshot_manifest",
+        br#"{"rootEntry":{"name":"r","type":"d","mode":"-0755","obj":"k7dd15"}}"#,
+    ),
+];
 
 /// splitmix64: the deterministic source of mutations.
 struct Rng(u64);

@@ -46,6 +46,12 @@ where
     second
 }
 
+/// Kopia writes a negative mode as `"0-…"`, which its own reader (`ParseInt(s, 0, 32)`)
+/// rejects; we do the same, so such documents have no round trip.
+fn mode_round_trips(e: &DirEntry) -> bool {
+    !e.mode.to_go_string().contains('-')
+}
+
 fn check_entry(e: &DirEntry) {
     let _ = (e.is_dir(), e.effective_size(), e.effective_mtime());
     let _ = (
@@ -61,18 +67,22 @@ fn check_entry(e: &DirEntry) {
 pub fn directory(data: &[u8]) -> bool {
     let entry = DirEntry::from_json(data);
     if let Ok(e) = &entry {
-        round_trip("directory entry", e, DirEntry::to_json, DirEntry::from_json);
+        if mode_round_trips(e) {
+            round_trip("directory entry", e, DirEntry::to_json, DirEntry::from_json);
+        }
         check_entry(e);
     }
     let Ok(m) = DirManifest::from_json(data) else {
         return entry.is_ok();
     };
-    round_trip(
-        "directory",
-        &m,
-        DirManifest::to_json,
-        DirManifest::from_json,
-    );
+    if m.entries.iter().all(mode_round_trips) {
+        round_trip(
+            "directory",
+            &m,
+            DirManifest::to_json,
+            DirManifest::from_json,
+        );
+    }
     m.entries.iter().for_each(check_entry);
     true
 }
@@ -82,12 +92,14 @@ pub fn snapshot_manifest(data: &[u8]) -> bool {
     let Ok(mut m) = SnapshotManifest::from_json(data) else {
         return false;
     };
-    round_trip(
-        "snapshot",
-        &m,
-        SnapshotManifest::to_json,
-        SnapshotManifest::from_json,
-    );
+    if m.root_entry.as_ref().is_none_or(mode_round_trips) {
+        round_trip(
+            "snapshot",
+            &m,
+            SnapshotManifest::to_json,
+            SnapshotManifest::from_json,
+        );
+    }
     let _ = (
         m.root_object_id().parse::<ObjectId>(),
         m.is_complete(),
