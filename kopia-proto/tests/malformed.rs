@@ -27,6 +27,7 @@ const REGRESSIONS: &[(&str, &[u8])] = &[
         "directory",
         br#"{"name":"root","type":"d","mode":"-755","obj":"k7dd15"}"#,
     ),
+    ("user_acl", b"-03"),
     (
         "snapshot_manifest",
         br#"{"rootEntry":{"name":"r","type":"d","mode":"-0755","obj":"k7dd15"}}"#,

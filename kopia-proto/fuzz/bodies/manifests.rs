@@ -229,11 +229,11 @@ pub fn user_acl(data: &[u8]) -> bool {
     let _ = legacy_access(&text, None);
     if let Ok(p) = Permissions::parse(&text) {
         any = true;
-        assert_eq!(
-            Permissions::parse(&p.to_go_string()).ok(),
-            Some(p),
-            "mode round trip"
-        );
+        // Negative modes have no round trip (see `mode_round_trips`).
+        if !p.to_go_string().contains('-') {
+            let again = Permissions::parse(&p.to_go_string()).ok();
+            assert_eq!(again, Some(p), "mode round trip");
+        }
         let _ = Permissions::from_posix(p.to_posix());
     }
     if let Ok(si) = SourceInfo::parse(&text, "host", "user") {
