@@ -139,7 +139,8 @@ impl FormatBlob {
                 max: MAX_FORMAT_BLOB_LEN,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| FormatError::InvalidJson(e.to_string()))
+        crate::gojson::de::from_slice_struct(bytes)
+            .map_err(|e| FormatError::InvalidJson(e.to_string()))
     }
 
     /// The bytes kopia would write: Go's JSON encoder with 2-space indentation and a

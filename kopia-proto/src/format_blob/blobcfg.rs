@@ -76,7 +76,7 @@ impl BlobStorageConfig {
             "NONE" => data,
             other => return Err(FormatError::UnsupportedFormatEncryption(other.to_string())),
         };
-        serde_json::from_slice(json)
+        crate::gojson::de::from_slice_struct(json)
             .map_err(|e| FormatError::Corrupt(format!("invalid kopia.blobcfg: {e}")))
     }
 }

@@ -308,7 +308,7 @@ impl RepositoryConfig {
 
     /// Parses the decrypted plaintext `{"format":{…}}`.
     pub fn from_json(plaintext: &[u8]) -> Result<Self, FormatError> {
-        let env: Envelope<RepositoryConfig> = serde_json::from_slice(plaintext)
+        let env: Envelope<RepositoryConfig> = crate::gojson::de::from_slice_struct(plaintext)
             .map_err(|e| FormatError::InvalidConfig(e.to_string()))?;
         Ok(env.format)
     }

@@ -94,9 +94,26 @@ pub fn base64_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error
     }
 }
 
+/// Go refuses a JSON array for a struct; serde would fill the fields positionally.
+fn refuse_top_level_array(input: &[u8]) -> Result<(), serde_json::Error> {
+    if input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(de::Error::custom("expected a JSON object, found an array"));
+    }
+    Ok(())
+}
+
+/// Decodes a struct `T` from all of `input` like Go's `json.Unmarshal` (trailing data is
+/// an error, a top-level array is refused).
+pub fn from_slice_struct<'a, T: Deserialize<'a>>(input: &'a [u8]) -> Result<T, serde_json::Error> {
+    refuse_top_level_array(input)?;
+    serde_json::from_slice(input)
+}
+
 /// Decodes the first JSON value of `input` like Go's `json.Decoder.Decode` (trailing data
-/// after the value is ignored).
+/// after the value is ignored). `T` is a struct: a top-level JSON array is refused, as Go
+/// refuses it.
 pub fn from_slice_first<'a, T: Deserialize<'a>>(input: &'a [u8]) -> Result<T, serde_json::Error> {
+    refuse_top_level_array(input)?;
     let mut it = serde_json::Deserializer::from_slice(input).into_iter::<T>();
     match it.next() {
         Some(r) => r,
@@ -119,6 +136,17 @@ mod tests {
         n: i32,
         #[serde(deserialize_with = "base64_bytes")]
         h: Vec<u8>,
+    }
+
+    #[test]
+    fn arrays_are_not_structs() {
+        for input in ["[]", " [\"1970-01-01T00:00:00Z\"]", "\n[null]"] {
+            assert!(from_slice_first::<T>(input.as_bytes()).is_err(), "{input}");
+        }
+        assert!(from_slice_first::<T>(b" {} [").is_ok());
+        assert!(from_slice_struct::<T>(b"[]").is_err());
+        assert!(from_slice_struct::<T>(b" {} [").is_err());
+        assert!(from_slice_struct::<T>(b" {} ").is_ok());
     }
 
     #[test]

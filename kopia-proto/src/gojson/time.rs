@@ -179,9 +179,9 @@ pub fn parse_time(s: &str) -> Result<i64, TimeError> {
     };
     let secs =
         days_from_civil(year, month, day) * SECS_PER_DAY + hour * 3600 + min * 60 + sec - offset;
-    secs.checked_mul(NANOS_PER_SEC)
-        .and_then(|n| n.checked_add(frac))
-        .ok_or_else(|| err("outside the representable range (years 1677-2262)"))
+    // In i128: the earliest representable second starts before i64::MIN nanoseconds.
+    let ns = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(frac);
+    i64::try_from(ns).map_err(|_| err("outside the representable range (years 1677-2262)"))
 }
 
 #[cfg(test)]
@@ -214,6 +214,24 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:00.0000000019Z"), Ok(1));
         assert_eq!(parse_time("1969-12-31T23:59:59.999999999Z"), Ok(-1));
         assert_eq!(parse_time("2262-04-11T23:47:16.854775807Z"), Ok(i64::MAX));
+    }
+
+    #[test]
+    fn parses_both_ends_of_the_range() {
+        // The earliest second is only partly representable: its start is below i64::MIN.
+        for ns in [i64::MIN, i64::MIN + 1, i64::MIN + 999_999_999, i64::MAX] {
+            assert_eq!(parse_time(&format_time(ns)), Ok(ns), "{ns}");
+        }
+        assert_eq!(parse_time("1677-09-21T00:12:43.145224192Z"), Ok(i64::MIN));
+        for out_of_range in [
+            "1677-09-21T00:12:43.145224191Z",
+            "1677-09-21T00:12:43Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999-23:59",
+        ] {
+            assert!(parse_time(out_of_range).is_err(), "{out_of_range}");
+        }
     }
 
     #[test]

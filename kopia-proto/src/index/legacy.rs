@@ -53,7 +53,7 @@ pub fn parse_compaction_log(json: &[u8]) -> Result<CompactionLog, CompactionLogE
         #[serde(rename = "outputMetadata", default)]
         output: Option<Vec<LogBlobMetadata>>,
     }
-    let raw: Raw = serde_json::from_slice(json)?;
+    let raw: Raw = crate::gojson::de::from_slice_struct(json)?;
     Ok(CompactionLog {
         input_metadata: raw.input.unwrap_or_default(),
         output_metadata: raw.output.unwrap_or_default(),

@@ -257,7 +257,7 @@ pub fn decode_manifest_content(
 ) -> Result<Vec<ManifestEntry>, ManifestError> {
     let mut json = Vec::new();
     let dec = flate2::read::MultiGzDecoder::new(gz);
-    dec.take(max_len as u64 + 1)
+    dec.take((max_len as u64).saturating_add(1))
         .read_to_end(&mut json)
         .map_err(ManifestError::Gzip)?;
     if json.len() > max_len {
@@ -492,6 +492,8 @@ mod tests {
             Err(ManifestError::Gzip(_))
         ));
         assert!(decode_manifest_content(&gz[..gz.len() / 2], 1 << 20).is_err());
+        // No limit at all must not overflow the read bound.
+        assert_eq!(decode_manifest_content(&gz, usize::MAX).unwrap(), back);
         assert_eq!(encode_manifest_json(&[]), b"{\"entries\":null}\n");
     }
 
