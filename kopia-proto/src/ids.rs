@@ -199,6 +199,164 @@ impl<'de> serde::Deserialize<'de> for ContentId {
     }
 }
 
+/// An object ID: `*"I" ["Z"] ["D"] content-id`, as in kopia's `repo/object/objectid.go`.
+///
+/// Each leading `I` is one level of indirection (the rest names an index object);
+/// `Z` marks a content holding a compressed stream (legacy object-level compression);
+/// `D` is a legacy "direct" marker that is accepted and dropped. Unlike kopia, the
+/// empty object ID is not representable: APIs that may have none use `Option`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    content: ContentId,
+    indirection: u8,
+    compressed: bool,
+}
+
+impl ObjectId {
+    /// The ID of a direct object stored in one content.
+    pub fn direct(content: ContentId) -> Self {
+        ObjectId {
+            content,
+            indirection: 0,
+            compressed: false,
+        }
+    }
+
+    /// The `Z` ID of a direct object whose content is a compressed stream (legacy).
+    pub fn compressed(content: ContentId) -> Self {
+        ObjectId {
+            content,
+            indirection: 0,
+            compressed: true,
+        }
+    }
+
+    /// The ID of an object whose index object is `index` (one more leading `I`).
+    ///
+    /// Fails when `index` is `Z`-marked (never valid under an `I`) or already has 255 levels.
+    pub fn indirect(index: ObjectId) -> Result<Self, IdError> {
+        if index.compressed {
+            return Err(IdError::BadObjectId {
+                id: format!("I{index}"),
+                reason: "compression and indirection are mutually exclusive",
+            });
+        }
+        let indirection = index
+            .indirection
+            .checked_add(1)
+            .ok_or_else(|| IdError::BadObjectId {
+                id: format!("I{index}"),
+                reason: "more than 255 levels of indirection",
+            })?;
+        Ok(ObjectId {
+            indirection,
+            ..index
+        })
+    }
+
+    /// Number of leading `I`s (0 for a direct object).
+    pub fn indirection(&self) -> u8 {
+        self.indirection
+    }
+
+    /// True when the object is described by an index object.
+    pub fn is_indirect(&self) -> bool {
+        self.indirection > 0
+    }
+
+    /// True for a `Z` (object-level compressed) direct object.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// The content ID at the bottom of the ID (for indirect objects: of the innermost index).
+    pub fn content_id(&self) -> ContentId {
+        self.content
+    }
+
+    /// For an indirect object, the ID of its index object (one `I` removed).
+    pub fn index_object_id(&self) -> Option<ObjectId> {
+        (self.indirection > 0).then(|| ObjectId {
+            indirection: self.indirection - 1,
+            ..*self
+        })
+    }
+
+    /// For a direct object, its content and whether it is `Z`-compressed.
+    pub fn direct_content(&self) -> Option<(ContentId, bool)> {
+        (self.indirection == 0).then_some((self.content, self.compressed))
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for _ in 0..self.indirection {
+            f.write_str("I")?;
+        }
+        if self.compressed {
+            f.write_str("Z")?;
+        }
+        fmt::Display::fmt(&self.content, f)
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({self})")
+    }
+}
+
+impl FromStr for ObjectId {
+    type Err = IdError;
+
+    /// Parses `*"I" ["Z"] ["D"] content-id`; rejects `I` with `Z`, an empty or
+    /// malformed content ID, and more than 255 `I`s.
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bad = |reason| IdError::BadObjectId {
+            id: s.to_string(),
+            reason,
+        };
+        if s.is_empty() {
+            return Err(bad("empty object ID"));
+        }
+        let rest = s.trim_start_matches('I');
+        let indirection = u8::try_from(s.len() - rest.len())
+            .map_err(|_| bad("more than 255 levels of indirection"))?;
+        let (compressed, rest) = match rest.strip_prefix('Z') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let rest = rest.strip_prefix('D').unwrap_or(rest);
+        if indirection > 0 && compressed {
+            return Err(bad("compression and indirection are mutually exclusive"));
+        }
+        if rest.is_empty() {
+            return Err(bad("missing content ID"));
+        }
+        let content = rest
+            .parse::<ContentId>()
+            .map_err(|_| bad("malformed content ID"))?;
+        Ok(ObjectId {
+            content,
+            indirection,
+            compressed,
+        })
+    }
+}
+
+impl serde::Serialize for ObjectId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ObjectId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +422,99 @@ mod tests {
         let id: ContentId = "000102030405060708090a0b0c0d0e0f1011".parse().unwrap();
         assert_eq!(id.iv()[0], 2);
         assert_eq!(id.iv()[15], 0x11);
+    }
+
+    #[test]
+    fn object_id_round_trip() {
+        for s in [
+            "4e51e7a913fc80137da52880fecca175",
+            "Ix11b4a1a9fe6d87b7927dffde44d2ddd2",
+            "IIx062a95980400b84e5175857021f2a5aa",
+            "Ik28395e7632648d5678ebc63911d7ce51",
+            "Zabcd",
+            "k00",
+        ] {
+            let id: ObjectId = s.parse().unwrap();
+            assert_eq!(id.to_string(), s);
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<ObjectId>(&json).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn object_id_legacy_d_marker_is_dropped() {
+        let id: ObjectId = "IIDxf0f0".parse().unwrap();
+        assert_eq!(id.to_string(), "IIxf0f0");
+        assert_eq!(id.indirection(), 2);
+        let id: ObjectId = "ZDabcd".parse().unwrap();
+        assert_eq!(id.to_string(), "Zabcd");
+        assert!(id.is_compressed());
+    }
+
+    #[test]
+    fn object_id_accessors() {
+        let id: ObjectId = "IIx0102".parse().unwrap();
+        assert!(id.is_indirect());
+        assert_eq!(id.content_id().to_string(), "x0102");
+        assert_eq!(id.direct_content(), None);
+        let inner = id.index_object_id().unwrap();
+        assert_eq!(inner.to_string(), "Ix0102");
+        let leaf = inner.index_object_id().unwrap();
+        assert_eq!(leaf.to_string(), "x0102");
+        assert_eq!(leaf.index_object_id(), None);
+        assert_eq!(leaf.direct_content(), Some((id.content_id(), false)));
+        assert_eq!(ObjectId::indirect(inner).unwrap(), id);
+        let z = ObjectId::compressed(id.content_id());
+        assert_eq!(z.to_string(), "Zx0102");
+        assert_eq!(z.direct_content(), Some((id.content_id(), true)));
+        assert!(ObjectId::indirect(z).is_err());
+        assert_eq!(ObjectId::direct(id.content_id()), leaf);
+    }
+
+    #[test]
+    fn object_id_rejects_malformed() {
+        let long_i = format!("{}abcd", "I".repeat(256));
+        for s in [
+            "",
+            "I",
+            "II",
+            "Z",
+            "D",
+            "ZD",
+            "IZabcd",
+            "IZDabcd",
+            "DZabcd",
+            "Dxf0f",
+            "IDxf0f",
+            "Da",
+            "Daf0f0",
+            "B!$@#$!@#$",
+            "X",
+            "I.",
+            "I.x",
+            "I.af",
+            "Ix.ag",
+            "Iab.",
+            "I1",
+            "I1,",
+            "I-1,X",
+            "Xsomething",
+            "abc",
+            "Iabc",
+            "IDI00",
+            long_i.as_str(),
+        ] {
+            match s.parse::<ObjectId>() {
+                Err(IdError::BadObjectId { id, .. }) => assert_eq!(id, s),
+                other => panic!("{s:?} parsed as {other:?}"),
+            }
+        }
+        assert!(serde_json::from_str::<ObjectId>("\"IZ00\"").is_err());
+        assert!(serde_json::from_str::<ObjectId>("5").is_err());
+        let max = format!("{}abcd", "I".repeat(255));
+        let id: ObjectId = max.parse().unwrap();
+        assert_eq!(id.indirection(), 255);
+        assert!(ObjectId::indirect(id).is_err());
     }
 }
