@@ -30,6 +30,16 @@ thread_local! {
     static ENCODER: RefCell<minlz::Encoder> = RefCell::new(minlz::Encoder::new());
 }
 
+/// The Snappy/S2 framing checksum: CRC-32C of the uncompressed bytes, masked
+/// (rotated right by 15, plus a constant). Hardware CRC-32C (SSE 4.2 / ARMv8,
+/// detected at run time) is far faster than a table-driven CRC, which would
+/// otherwise dominate decompression time.
+fn masked_crc(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+        .rotate_right(15)
+        .wrapping_add(0xa282_ead8)
+}
+
 fn push_chunk_header(out: &mut Vec<u8>, kind: u8, len: usize) {
     let len = len as u32; // < 2^24: blocks are at most 1 MiB + overhead
     out.push(kind);
@@ -57,7 +67,7 @@ pub(super) fn compress(data: &[u8], better: bool, out: &mut Vec<u8>, limit: usiz
             } else {
                 enc.encode(block)
             };
-            let crc = minlz::crc::crc(block).to_le_bytes();
+            let crc = masked_crc(block).to_le_bytes();
             // Same rule as klauspost's writer: keep the block raw unless compression
             // saves at least 1/32 of it plus 5 bytes.
             let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
@@ -78,6 +88,33 @@ pub(super) fn compress(data: &[u8], better: bool, out: &mut Vec<u8>, limit: usiz
     })
 }
 
+/// The output size the chunk headers announce (a cheap pass over headers only),
+/// so the output is allocated once instead of being regrown and copied block
+/// after block. Malformed streams just end the pass early: the decoder proper
+/// reports their errors, and the caller caps the hint by its `max_len`.
+fn decoded_len_hint(body: &[u8]) -> usize {
+    let mut total = 0usize;
+    let mut rest = body;
+    while let Some((hdr, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes([hdr[1], hdr[2], hdr[3], 0]) as usize;
+        let Some((chunk, next)) = (len <= tail.len()).then(|| tail.split_at(len)) else {
+            break;
+        };
+        rest = next;
+        let payload = chunk.get(CHECKSUM_LEN..).unwrap_or_default();
+        let n = match hdr[0] {
+            CHUNK_COMPRESSED => match minlz::decode_len(payload) {
+                Ok((n, _)) => n.min(MAX_BLOCK_SIZE),
+                Err(_) => break,
+            },
+            CHUNK_UNCOMPRESSED => payload.len(),
+            _ => 0,
+        };
+        total = total.saturating_add(n);
+    }
+    total
+}
+
 fn corrupt(reason: impl Into<String>) -> CompressionError {
     CompressionError::Corrupt {
         compressor: "s2",
@@ -89,7 +126,7 @@ fn corrupt(reason: impl Into<String>) -> CompressionError {
 /// Block lengths are checked before any allocation, so hostile headers cannot
 /// make it allocate more than `max_len` (plus one 4 MiB block at most).
 pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, CompressionError> {
-    let mut out: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(decoded_len_hint(body).min(max_len));
     let mut rest = body;
     let mut max_block = None::<usize>; // set by the stream identifier
     while let Some((hdr, tail)) = rest.split_first_chunk::<4>() {
@@ -139,7 +176,7 @@ pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, Compres
                 } else {
                     out.extend_from_slice(payload);
                 }
-                if minlz::crc::crc(&out[at..]) != u32::from_le_bytes(*crc) {
+                if masked_crc(&out[at..]) != u32::from_le_bytes(*crc) {
                     return Err(corrupt("checksum mismatch"));
                 }
             }
@@ -155,4 +192,28 @@ pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, Compres
         return Err(corrupt(format!("{} trailing bytes", rest.len())));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod crc_tests {
+    use super::masked_crc;
+
+    #[test]
+    fn masked_crc_matches_the_reference_implementation() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096, 5000] {
+            assert_eq!(
+                masked_crc(&data[..len]),
+                minlz::crc::crc(&data[..len]),
+                "len {len}"
+            );
+        }
+        // CRC-32C("123456789") = 0xe3069283, then masked.
+        assert_eq!(
+            masked_crc(b"123456789"),
+            0xe306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
+        );
+    }
 }
