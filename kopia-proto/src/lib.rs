@@ -13,4 +13,5 @@ pub mod index;
 pub mod manifest;
 pub mod object;
 pub mod pack;
+pub mod session;
 pub mod splitter;

@@ -8,7 +8,8 @@
 //! * [`Chunker`] turns a byte stream into chunks (splitter + buffering),
 //! * [`IndirectIndexBuilder`] records chunk entries in object order (slots may be
 //!   filled out of order) and yields the index JSON,
-//! * [`WriterOptions::for_index`] gives the options for writing that JSON,
+//! * [`write_index_object`] stores that JSON as an object (with
+//!   [`WriterOptions::for_index`]) and returns the `I…` ID,
 //! * [`ObjectWriter`] is the synchronous composition of all of the above.
 
 mod concat;
@@ -24,7 +25,10 @@ pub use indirect::{
 pub use reader::{
     ContentSource, MAX_NESTING, ReadError, SeekTable, check_chunk_length, load_index, read_object,
 };
-pub use writer::{Chunker, ObjectWriter, WriteError, WriterOptions, WrittenObject, write_object};
+pub use writer::{
+    Chunker, ObjectWriter, WriteError, WriterOptions, WrittenObject, write_index_object,
+    write_object,
+};
 
 use crate::ids::{ContentId, ObjectId};
 

@@ -1,5 +1,15 @@
-//! vmdp client library: the repository trait, its server and direct
-//! transports, snapshot, restore, list, verify. Filled in by the server-mode
-//! and direct-mode work; today it re-exports the format crate.
+//! vmdp client library.
+//!
+//! Snapshot, restore, list and verify are written once against the
+//! [`Repository`] trait; transports implement it (server mode: a gRPC session
+//! to `kopia server`; direct mode: blob storage with client-side encryption).
+//! Formats come from [`kopia_proto`], re-exported as [`proto`].
 
+pub mod error;
+pub mod progress;
+pub mod repo;
+
+pub use error::{Error, Result};
 pub use kopia_proto as proto;
+pub use progress::{CancellationToken, NoProgress, Progress, ProgressSink, SharedProgress};
+pub use repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};

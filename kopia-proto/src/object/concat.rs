@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::ContentSink;
 use super::indirect::{IndirectEntry, encode_index};
-use super::writer::{WriteError, WriterOptions, WrittenObject, write_index};
+use super::writer::{WriteError, WriterOptions, WrittenObject, write_index_object};
 use crate::ids::ObjectId;
 
 /// Why a parallel-upload layout cannot be computed.
@@ -78,7 +78,7 @@ pub fn concatenate<S: ContentSink + ?Sized>(
             let entries = concatenate_entries(many.iter().map(|p| p.entries.as_slice()));
             // Kopia always uses "x" here, whatever the parts' prefix.
             let index_opts = opts.clone().with_prefix(None)?;
-            write_index(sink, &index_opts, &encode_index(&entries))
+            write_index_object(sink, &index_opts, &encode_index(&entries))
         }
     }
 }

@@ -365,7 +365,7 @@ impl IndirectIndexBuilder {
     pub fn reserve(&mut self, length: u64) -> usize {
         self.starts.push((self.position, length));
         self.objects.push(None);
-        self.position += length;
+        self.position = self.position.saturating_add(length);
         self.starts.len() - 1
     }
 

@@ -270,7 +270,7 @@ impl ObjectWriter {
         match self.index.outcome()? {
             IndexOutcome::Empty => Ok(None),
             IndexOutcome::Single(id) => Ok(Some(id)),
-            IndexOutcome::Index(json) => write_index(sink, &self.opts, &json).map(Some),
+            IndexOutcome::Index(json) => write_index_object(sink, &self.opts, &json).map(Some),
         }
     }
 
@@ -283,7 +283,7 @@ impl ObjectWriter {
         self.flush_last(sink)?;
         let id = match self.index.outcome()? {
             IndexOutcome::Single(id) => id,
-            IndexOutcome::Index(json) => write_index(sink, &self.opts, &json)?,
+            IndexOutcome::Index(json) => write_index_object(sink, &self.opts, &json)?,
             // flush_last guarantees at least one chunk.
             IndexOutcome::Empty => return Err(IndexError::NoEntries.into()),
         };
@@ -329,8 +329,9 @@ impl ObjectWriter {
     }
 }
 
-/// Writes `json` (an index) as an object with `opts.for_index()` and returns `I` + its ID.
-pub(crate) fn write_index<S: ContentSink + ?Sized>(
+/// Writes an index JSON (from [`IndexOutcome::Index`] or [`super::encode_index`]) as an
+/// object with `opts.for_index()` and returns the indirect ID (`I` + its ID).
+pub fn write_index_object<S: ContentSink + ?Sized>(
     sink: &mut S,
     opts: &WriterOptions,
     json: &[u8],

@@ -224,9 +224,12 @@ fn read_detects_wrong_chunk_length() {
     // Replace the index with one whose first entry claims a wrong length.
     let mut entries = load_entries(&mut s, id);
     entries[0].length += 1;
-    let bad =
-        crate::object::writer::write_index(&mut s, &opts, &crate::object::encode_index(&entries))
-            .unwrap();
+    let bad = crate::object::writer::write_index_object(
+        &mut s,
+        &opts,
+        &crate::object::encode_index(&entries),
+    )
+    .unwrap();
     assert!(matches!(
         read_object(&mut s, bad),
         Err(crate::object::ReadError::Index(
