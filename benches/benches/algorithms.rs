@@ -2,12 +2,13 @@
 //! `kopia benchmark splitter|hashing|encryption|compression` does:
 //!
 //! - `splitter/<NAME>`: a fresh splitter over 16 MiB of random bytes (seed 42),
-//!   every boundary found (kopia: fresh splitter per 32 MiB random block).
-//! - `hashing/<NAME>`: the 16 MiB buffer hashed as 16 separate 1 MiB blocks
-//!   (kopia: one 1 MiB block, hashed repeatedly).
-//! - `encryption/<NAME>/encrypt|decrypt`: 16 separate 1 MiB contents, each with
-//!   its own derived key and fresh nonce, into a reused output buffer (kopia:
-//!   `Encrypt` of a 1 MiB block into a reset buffer).
+//!   every boundary found (kopia `--data-size=16MiB`: a fresh splitter per
+//!   16 MiB random block).
+//! - `hashing/<NAME>`: the 16 MiB buffer hashed in one call (kopia
+//!   `--block-size=16MiB`: one 16 MiB block, hashed repeatedly).
+//! - `encryption/<NAME>/encrypt|decrypt`: the 16 MiB buffer as one content, with
+//!   its derived key and a fresh nonce, into a reused output buffer (kopia
+//!   `--block-size=16MiB`: `Encrypt` of one 16 MiB block into a reset buffer).
 //! - `compression/<NAME>/compress|decompress`: the whole compression input
 //!   (16 MiB generated text-like data, or the file in `VMDP_BENCH_DATA`) in one
 //!   call, header included (kopia: `Compress`/`Decompress` of its `--data-file`).
@@ -25,7 +26,7 @@ use kopia_proto::compression::Compressor;
 use kopia_proto::encryption::{ENCRYPTION_NAMES, Encryptor};
 use kopia_proto::hashing::{HASH_NAMES, HashFunction};
 use kopia_proto::splitter::{SPLITTER_NAMES, Splitter};
-use vmdp_benches::{BLOCK_LEN, BUF_LEN, SPLITTER_SEED, compression_input, random_bytes};
+use vmdp_benches::{BUF_LEN, SPLITTER_SEED, compression_input, random_bytes};
 
 /// Each benchmark of a group processes `bytes` per iteration; flat sampling,
 /// since one iteration already takes milliseconds.
@@ -79,13 +80,7 @@ fn hashing(c: &mut Criterion) {
             Ok(hf) => hf,
             Err(e) => panic!("hash {name}: {e}"),
         };
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                for block in black_box(&data[..]).chunks(BLOCK_LEN) {
-                    black_box(hf.hash(block));
-                }
-            })
-        });
+        g.bench_function(name, |b| b.iter(|| hf.hash(black_box(&data[..]))));
     }
     g.finish();
 }
@@ -94,40 +89,33 @@ fn encryption(c: &mut Criterion) {
     let data = random_bytes(BUF_LEN, 2);
     let master_key = [7u8; 32];
     // kopia's benchmark passes a 32-byte (all-zero) content ID as the IV.
-    let ivs: Vec<[u8; 32]> = (0..data.len().div_ceil(BLOCK_LEN))
-        .map(|i| [i as u8; 32])
-        .collect();
+    let iv = [0u8; 32];
     let mut g = group(c, "encryption", data.len());
     for &name in ENCRYPTION_NAMES {
         let enc = match Encryptor::new(name, &master_key) {
             Ok(e) => e,
             Err(e) => panic!("encryption {name}: {e}"),
         };
-        let mut out = Vec::with_capacity(BLOCK_LEN + enc.overhead());
+        let mut out = Vec::with_capacity(data.len() + enc.overhead());
         g.bench_function(format!("{name}/encrypt"), |b| {
             b.iter(|| {
-                for (block, iv) in black_box(&data[..]).chunks(BLOCK_LEN).zip(&ivs) {
-                    out.clear();
-                    enc.encrypt_into(block, iv, &mut out);
-                    black_box(&out);
-                }
+                out.clear();
+                enc.encrypt_into(black_box(&data[..]), &iv, &mut out);
+                out.len()
             })
         });
         g.bench_function(format!("{name}/decrypt"), |b| {
             // Inside the closure: only built when this benchmark is selected.
-            let sealed: Vec<Vec<u8>> = data
-                .chunks(BLOCK_LEN)
-                .zip(&ivs)
-                .map(|(block, iv)| enc.encrypt(block, iv))
-                .collect();
+            let sealed = enc.encrypt(&data, &iv);
             b.iter(|| {
-                for (ct, iv) in black_box(&sealed).iter().zip(&ivs) {
-                    out.clear();
-                    if enc.decrypt_into(ct, iv, &mut out).is_err() {
-                        panic!("decryption of our own ciphertext failed");
-                    }
-                    black_box(&out);
+                out.clear();
+                if enc
+                    .decrypt_into(black_box(&sealed[..]), &iv, &mut out)
+                    .is_err()
+                {
+                    panic!("decryption of our own ciphertext failed");
                 }
+                out.len()
             })
         });
     }

@@ -11,9 +11,6 @@ use std::path::Path;
 /// Size of the buffer every benchmark processes per iteration (16 MiB).
 pub const BUF_LEN: usize = 16 << 20;
 
-/// Block size for hashing and encryption (kopia's `--block-size` default, 1 MiB).
-pub const BLOCK_LEN: usize = 1 << 20;
-
 /// Seed of the random splitter input (kopia's `benchmark splitter --rand-seed` default).
 pub const SPLITTER_SEED: u64 = 42;
 

@@ -7,6 +7,7 @@
 //! maximum output size, so a corrupt or hostile stream cannot exhaust memory.
 
 mod codecs;
+mod parallel;
 mod s2;
 
 /// Length of the big-endian header ID that starts every compressed content.
@@ -102,8 +103,17 @@ const KLAUSPOST_DEFAULT_AS_ZLIB: u32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stream {
     Gzip(u32),
+    /// gzip written in 1 MiB blocks on up to `threads` threads (pgzip).
+    Pgzip {
+        level: u32,
+        threads: usize,
+    },
     Zstd(i32),
-    S2 { better: bool },
+    /// S2, blocks encoded on up to `threads` threads.
+    S2 {
+        better: bool,
+        threads: usize,
+    },
     Deflate(u32),
 }
 
@@ -233,15 +243,20 @@ impl Compressor {
         use Compressor::*;
         match self {
             Gzip => Stream::Gzip(6),
-            Pgzip => Stream::Gzip(KLAUSPOST_DEFAULT_AS_ZLIB),
-            GzipBestSpeed | PgzipBestSpeed => Stream::Gzip(1),
-            GzipBestCompression | PgzipBestCompression => Stream::Gzip(9),
+            GzipBestSpeed => Stream::Gzip(1),
+            GzipBestCompression => Stream::Gzip(9),
+            Pgzip => pgzip(KLAUSPOST_DEFAULT_AS_ZLIB),
+            PgzipBestSpeed => pgzip(1),
+            PgzipBestCompression => pgzip(9),
             Zstd => Stream::Zstd(3),
             ZstdFastest => Stream::Zstd(1),
             ZstdBetterCompression => Stream::Zstd(6),
             ZstdBestCompression => Stream::Zstd(11),
-            S2Default | S2Parallel4 | S2Parallel8 => Stream::S2 { better: false },
-            S2Better => Stream::S2 { better: true },
+            // Kopia's S2 writers encode GOMAXPROCS blocks at once, or 4 / 8.
+            S2Default => s2(false, usize::MAX),
+            S2Better => s2(true, usize::MAX),
+            S2Parallel4 => s2(false, 4),
+            S2Parallel8 => s2(false, 8),
             DeflateDefault => Stream::Deflate(KLAUSPOST_DEFAULT_AS_ZLIB),
             DeflateBestSpeed => Stream::Deflate(1),
             DeflateBestCompression => Stream::Deflate(9),
@@ -289,7 +304,10 @@ impl Compressor {
             Stream::Gzip(level) => codecs::gzip_compress(data, level, out, body_limit),
             Stream::Deflate(level) => codecs::deflate_compress(data, level, out, body_limit),
             Stream::Zstd(level) => codecs::zstd_compress(data, level, out, body_limit)?,
-            Stream::S2 { better } => s2::compress(data, better, out, body_limit),
+            Stream::Pgzip { level, threads } => {
+                codecs::pgzip_compress(data, level, threads, out, body_limit)
+            }
+            Stream::S2 { better, threads } => s2::compress(data, better, threads, out, body_limit),
         };
         if !fits {
             out.truncate(start);
@@ -312,11 +330,27 @@ impl Compressor {
 
     fn decompress_body(self, body: &[u8], max_len: usize) -> Result<Vec<u8>, CompressionError> {
         match self.stream() {
-            Stream::Gzip(_) => codecs::gzip_decompress(body, max_len),
+            Stream::Gzip(_) | Stream::Pgzip { .. } => codecs::gzip_decompress(body, max_len),
             Stream::Deflate(_) => codecs::deflate_decompress(body, max_len),
             Stream::Zstd(_) => codecs::zstd_decompress(body, max_len),
             Stream::S2 { .. } => s2::decompress(body, max_len),
         }
+    }
+}
+
+/// S2 on at most `max_threads` threads (and no more than this machine has).
+fn s2(better: bool, max_threads: usize) -> Stream {
+    Stream::S2 {
+        better,
+        threads: parallel::available_threads().min(max_threads),
+    }
+}
+
+/// pgzip on as many threads as this machine has (kopia: GOMAXPROCS blocks at once).
+fn pgzip(level: u32) -> Stream {
+    Stream::Pgzip {
+        level,
+        threads: parallel::available_threads(),
     }
 }
 

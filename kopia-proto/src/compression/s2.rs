@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use super::CompressionError;
+use super::{CompressionError, parallel};
 
 /// Block size kopia's S2 writer uses (klauspost default: 1 MiB).
 const BLOCK_SIZE: usize = 1 << 20;
@@ -46,46 +46,68 @@ fn push_chunk_header(out: &mut Vec<u8>, kind: u8, len: usize) {
     out.extend_from_slice(&len.to_le_bytes()[..3]);
 }
 
-/// Appends an S2 stream of `data` to `out`; `false` if it would exceed `limit` bytes.
-pub(super) fn compress(data: &[u8], better: bool, out: &mut Vec<u8>, limit: usize) -> bool {
+/// One encoded block: its checksum and its S2 encoding, or `None` when the
+/// block is stored raw.
+type EncodedBlock = (u32, Option<Vec<u8>>);
+
+fn encode_block(block: &[u8], better: bool) -> EncodedBlock {
+    let encoded = ENCODER.with(|cell| {
+        let mut enc = cell.borrow_mut();
+        if better {
+            enc.encode_better(block)
+        } else {
+            enc.encode(block)
+        }
+    });
+    // Same rule as klauspost's writer: keep the block raw unless compression
+    // saves at least 1/32 of it plus 5 bytes.
+    let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
+    (masked_crc(block), worth.then_some(encoded))
+}
+
+/// Appends an S2 stream of `data` to `out`; `false` if it would exceed `limit`
+/// bytes. Blocks are encoded on up to `threads` threads, like kopia's writer
+/// (the output is the same for any thread count).
+pub(super) fn compress(
+    data: &[u8],
+    better: bool,
+    threads: usize,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
     if data.is_empty() {
         return true;
     }
-    let start = out.len();
-    out.reserve((data.len() / 4 + 64).min(limit));
     if limit < 10 {
         return false;
     }
+    let encoded = parallel::encode_blocks(data, BLOCK_SIZE, threads, |_, block| {
+        encode_block(block, better)
+    });
+    let start = out.len();
+    let body_len: usize = encoded
+        .iter()
+        .zip(data.chunks(BLOCK_SIZE))
+        .map(|((_, enc), raw)| 4 + CHECKSUM_LEN + enc.as_ref().map_or(raw.len(), Vec::len))
+        .sum();
+    if 10 + body_len > limit {
+        return false;
+    }
+    out.reserve(10 + body_len);
     out.push(CHUNK_STREAM_ID);
     out.extend_from_slice(&[MAGIC_S2.len() as u8, 0, 0]);
     out.extend_from_slice(MAGIC_S2);
-    ENCODER.with(|cell| {
-        let mut enc = cell.borrow_mut();
-        for block in data.chunks(BLOCK_SIZE) {
-            let encoded = if better {
-                enc.encode_better(block)
-            } else {
-                enc.encode(block)
-            };
-            let crc = masked_crc(block).to_le_bytes();
-            // Same rule as klauspost's writer: keep the block raw unless compression
-            // saves at least 1/32 of it plus 5 bytes.
-            let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
-            let body: &[u8] = if worth { &encoded } else { block };
-            if out.len() - start + 4 + CHECKSUM_LEN + body.len() > limit {
-                return false;
-            }
-            let kind = if worth {
-                CHUNK_COMPRESSED
-            } else {
-                CHUNK_UNCOMPRESSED
-            };
-            push_chunk_header(out, kind, CHECKSUM_LEN + body.len());
-            out.extend_from_slice(&crc);
-            out.extend_from_slice(body);
-        }
-        true
-    })
+    for ((crc, enc), raw) in encoded.iter().zip(data.chunks(BLOCK_SIZE)) {
+        let (kind, body) = match enc {
+            Some(e) => (CHUNK_COMPRESSED, &e[..]),
+            None => (CHUNK_UNCOMPRESSED, raw),
+        };
+        push_chunk_header(out, kind, CHECKSUM_LEN + body.len());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(body);
+    }
+    debug_assert_eq!(out.len() - start, 10 + body_len);
+    true
 }
 
 /// The output size the chunk headers announce (a cheap pass over headers only),
