@@ -2,11 +2,12 @@
 //!
 //! A compressed content is `BE32(headerID) ‖ stream`. Every compressor kopia
 //! v0.23.1 registers can be read and written here (gzip, zstd, S2, pgzip, raw
-//! deflate, each at kopia's levels); header `0x1400` (LZ4) is refused both ways,
+//! deflate, at levels that compress like kopia's); header `0x1400` (LZ4) is refused both ways,
 //! as kopia v0.23.1 does. Decompression is always bounded by a caller-given
 //! maximum output size, so a corrupt or hostile stream cannot exhaust memory.
 
 mod codecs;
+mod parallel;
 mod s2;
 
 /// Length of the big-endian header ID that starts every compressed content.
@@ -92,12 +93,27 @@ pub enum CompressionError {
     },
 }
 
+/// zlib level with the compression ratio of klauspost/compress's flate level 6
+/// (kopia's `deflate-default` and `pgzip`): klauspost trades ratio for speed at
+/// each level, so zlib's own level 6 would compress a little better but run at
+/// about half kopia's speed. Any level produces a stream every reader accepts.
+const KLAUSPOST_DEFAULT_AS_ZLIB: u32 = 3;
+
 /// The stream format behind a header ID; levels only matter when writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stream {
     Gzip(u32),
+    /// gzip written in 1 MiB blocks on up to `threads` threads (pgzip).
+    Pgzip {
+        level: u32,
+        threads: usize,
+    },
     Zstd(i32),
-    S2 { better: bool },
+    /// S2, blocks encoded on up to `threads` threads.
+    S2 {
+        better: bool,
+        threads: usize,
+    },
     Deflate(u32),
 }
 
@@ -114,7 +130,9 @@ pub enum Compressor {
     Zstd,
     /// `zstd-fastest` (0x1101), ≈ level 1; kopia's default for metadata.
     ZstdFastest,
-    /// `zstd-better-compression` (0x1102), ≈ level 7.
+    /// `zstd-better-compression` (0x1102), level 6: klauspost's
+    /// `SpeedBetterCompression` compresses less than C zstd's level 7 ("≈ 7-8" in its
+    /// docs); level 6 still compresses better than kopia, and faster.
     ZstdBetterCompression,
     /// `zstd-best-compression` (0x1103), ≈ level 11; deprecated in kopia.
     ZstdBestCompression,
@@ -126,13 +144,15 @@ pub enum Compressor {
     S2Parallel4,
     /// `s2-parallel-8` (0x1203); same stream format, kopia encodes 8 blocks at once.
     S2Parallel8,
-    /// `pgzip` (0x1300): gzip written by a parallel encoder, level 6.
+    /// `pgzip` (0x1300): gzip written by a parallel encoder; zlib level 3, which
+    /// matches the ratio of kopia's klauspost level 6 (faster than zlib's 6).
     Pgzip,
     /// `pgzip-best-speed` (0x1301), level 1.
     PgzipBestSpeed,
     /// `pgzip-best-compression` (0x1302), level 9.
     PgzipBestCompression,
-    /// `deflate-default` (0x1500): raw DEFLATE, level 6.
+    /// `deflate-default` (0x1500): raw DEFLATE; zlib level 3, which matches the
+    /// ratio of kopia's klauspost level 6 (zlib's own level 6 is much slower).
     DeflateDefault,
     /// `deflate-best-speed` (0x1501), level 1.
     DeflateBestSpeed,
@@ -222,16 +242,22 @@ impl Compressor {
     fn stream(self) -> Stream {
         use Compressor::*;
         match self {
-            Gzip | Pgzip => Stream::Gzip(6),
-            GzipBestSpeed | PgzipBestSpeed => Stream::Gzip(1),
-            GzipBestCompression | PgzipBestCompression => Stream::Gzip(9),
+            Gzip => Stream::Gzip(6),
+            GzipBestSpeed => Stream::Gzip(1),
+            GzipBestCompression => Stream::Gzip(9),
+            Pgzip => pgzip(KLAUSPOST_DEFAULT_AS_ZLIB),
+            PgzipBestSpeed => pgzip(1),
+            PgzipBestCompression => pgzip(9),
             Zstd => Stream::Zstd(3),
             ZstdFastest => Stream::Zstd(1),
-            ZstdBetterCompression => Stream::Zstd(7),
+            ZstdBetterCompression => Stream::Zstd(6),
             ZstdBestCompression => Stream::Zstd(11),
-            S2Default | S2Parallel4 | S2Parallel8 => Stream::S2 { better: false },
-            S2Better => Stream::S2 { better: true },
-            DeflateDefault => Stream::Deflate(6),
+            // Kopia's S2 writers encode GOMAXPROCS blocks at once, or 4 / 8.
+            S2Default => s2(false, usize::MAX),
+            S2Better => s2(true, usize::MAX),
+            S2Parallel4 => s2(false, 4),
+            S2Parallel8 => s2(false, 8),
+            DeflateDefault => Stream::Deflate(KLAUSPOST_DEFAULT_AS_ZLIB),
             DeflateBestSpeed => Stream::Deflate(1),
             DeflateBestCompression => Stream::Deflate(9),
         }
@@ -278,7 +304,10 @@ impl Compressor {
             Stream::Gzip(level) => codecs::gzip_compress(data, level, out, body_limit),
             Stream::Deflate(level) => codecs::deflate_compress(data, level, out, body_limit),
             Stream::Zstd(level) => codecs::zstd_compress(data, level, out, body_limit)?,
-            Stream::S2 { better } => s2::compress(data, better, out, body_limit),
+            Stream::Pgzip { level, threads } => {
+                codecs::pgzip_compress(data, level, threads, out, body_limit)
+            }
+            Stream::S2 { better, threads } => s2::compress(data, better, threads, out, body_limit),
         };
         if !fits {
             out.truncate(start);
@@ -301,11 +330,27 @@ impl Compressor {
 
     fn decompress_body(self, body: &[u8], max_len: usize) -> Result<Vec<u8>, CompressionError> {
         match self.stream() {
-            Stream::Gzip(_) => codecs::gzip_decompress(body, max_len),
+            Stream::Gzip(_) | Stream::Pgzip { .. } => codecs::gzip_decompress(body, max_len),
             Stream::Deflate(_) => codecs::deflate_decompress(body, max_len),
             Stream::Zstd(_) => codecs::zstd_decompress(body, max_len),
             Stream::S2 { .. } => s2::decompress(body, max_len),
         }
+    }
+}
+
+/// S2 on at most `max_threads` threads (and no more than this machine has).
+fn s2(better: bool, max_threads: usize) -> Stream {
+    Stream::S2 {
+        better,
+        threads: parallel::available_threads().min(max_threads),
+    }
+}
+
+/// pgzip on as many threads as this machine has (kopia: GOMAXPROCS blocks at once).
+fn pgzip(level: u32) -> Stream {
+    Stream::Pgzip {
+        level,
+        threads: parallel::available_threads(),
     }
 }
 

@@ -52,6 +52,106 @@ pub(super) fn gzip_compress(data: &[u8], level: u32, out: &mut Vec<u8>, limit: u
     finished(res, &sink)
 }
 
+/// Block size of kopia's pgzip writer (klauspost/pgzip's default, 1 MiB).
+const PGZIP_BLOCK: usize = 1 << 20;
+/// Each pgzip block is primed with the previous block's last 32 KiB (DEFLATE's window).
+const PGZIP_DICT: usize = 32 << 10;
+
+/// gzip the way pgzip writes it, for inputs over one block: one gzip member whose
+/// DEFLATE stream is made of 1 MiB blocks compressed independently (each primed
+/// with the 32 KiB before it and ended by a sync flush, the last one finished),
+/// on up to `threads` threads. The bytes do not depend on the thread count.
+/// Inputs of one block or less are plain [`gzip_compress`] output.
+pub(super) fn pgzip_compress(
+    data: &[u8],
+    level: u32,
+    threads: usize,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
+    if data.len() <= PGZIP_BLOCK {
+        return gzip_compress(data, level, out, limit);
+    }
+    let blocks = data.len().div_ceil(PGZIP_BLOCK);
+    let parts = super::parallel::encode_blocks(data, PGZIP_BLOCK, threads, |i, block| {
+        let start = i * PGZIP_BLOCK;
+        let dict = &data[start.saturating_sub(PGZIP_DICT)..start];
+        let mut crc = flate2::Crc::new();
+        crc.update(block);
+        (crc, deflate_segment(block, dict, level, i + 1 == blocks))
+    });
+    let mut crc = flate2::Crc::new();
+    let mut segments = Vec::with_capacity(parts.len());
+    for (c, seg) in parts {
+        crc.combine(&c);
+        match seg {
+            Some(seg) => segments.push(seg),
+            // The low-level encoder refused its input (not expected to happen):
+            // fall back to the plain single-stream encoder.
+            None => return gzip_compress(data, level, out, limit),
+        }
+    }
+    let total = GZIP_HEADER_LEN + segments.iter().map(Vec::len).sum::<usize>() + 8;
+    if total > limit {
+        return false;
+    }
+    out.reserve(total);
+    out.extend_from_slice(&gzip_header(level));
+    for seg in &segments {
+        out.extend_from_slice(seg);
+    }
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes()); // ISIZE: length mod 2^32
+    true
+}
+
+const GZIP_HEADER_LEN: usize = 10;
+
+/// The 10-byte gzip header flate2's encoder writes (no name, mtime 0, OS
+/// "unknown"; XFL 2 for the best level, 4 for the fastest).
+fn gzip_header(level: u32) -> [u8; GZIP_HEADER_LEN] {
+    let xfl = match level {
+        9.. => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
+}
+
+/// One raw-DEFLATE segment of a pgzip stream: `block` compressed with `dict` as
+/// preset dictionary, ended by a sync flush (or finished, for the last block).
+/// `None` if the encoder reports an error.
+fn deflate_segment(block: &[u8], dict: &[u8], level: u32, last: bool) -> Option<Vec<u8>> {
+    let mut c = flate2::Compress::new(Compression::new(level), false);
+    if !dict.is_empty() {
+        c.set_dictionary(dict).ok()?;
+    }
+    let flush = if last {
+        flate2::FlushCompress::Finish
+    } else {
+        flate2::FlushCompress::Sync
+    };
+    let mut seg = Vec::with_capacity(block.len() / 2 + 1024);
+    loop {
+        if seg.len() == seg.capacity() {
+            seg.reserve(seg.capacity());
+        }
+        let consumed = usize::try_from(c.total_in()).ok()?;
+        let status = c
+            .compress_vec(block.get(consumed..)?, &mut seg, flush)
+            .ok()?;
+        let all_in = usize::try_from(c.total_in()).ok()? == block.len();
+        // A flush is complete once the encoder leaves output space unused.
+        let done = match status {
+            flate2::Status::StreamEnd => true,
+            _ => !last && all_in && seg.len() < seg.capacity(),
+        };
+        if done {
+            return Some(seg);
+        }
+    }
+}
+
 /// Raw DEFLATE (RFC 1951) at `level`; `false` if the stream would exceed `limit` bytes.
 pub(super) fn deflate_compress(data: &[u8], level: u32, out: &mut Vec<u8>, limit: usize) -> bool {
     out.reserve(initial_capacity(data.len(), limit));

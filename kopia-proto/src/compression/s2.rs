@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use super::CompressionError;
+use super::{CompressionError, parallel};
 
 /// Block size kopia's S2 writer uses (klauspost default: 1 MiB).
 const BLOCK_SIZE: usize = 1 << 20;
@@ -30,52 +30,111 @@ thread_local! {
     static ENCODER: RefCell<minlz::Encoder> = RefCell::new(minlz::Encoder::new());
 }
 
+/// The Snappy/S2 framing checksum: CRC-32C of the uncompressed bytes, masked
+/// (rotated right by 15, plus a constant). Hardware CRC-32C (SSE 4.2 / ARMv8,
+/// detected at run time) is far faster than a table-driven CRC, which would
+/// otherwise dominate decompression time.
+fn masked_crc(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+        .rotate_right(15)
+        .wrapping_add(0xa282_ead8)
+}
+
 fn push_chunk_header(out: &mut Vec<u8>, kind: u8, len: usize) {
     let len = len as u32; // < 2^24: blocks are at most 1 MiB + overhead
     out.push(kind);
     out.extend_from_slice(&len.to_le_bytes()[..3]);
 }
 
-/// Appends an S2 stream of `data` to `out`; `false` if it would exceed `limit` bytes.
-pub(super) fn compress(data: &[u8], better: bool, out: &mut Vec<u8>, limit: usize) -> bool {
+/// One encoded block: its checksum and its S2 encoding, or `None` when the
+/// block is stored raw.
+type EncodedBlock = (u32, Option<Vec<u8>>);
+
+fn encode_block(block: &[u8], better: bool) -> EncodedBlock {
+    let encoded = ENCODER.with(|cell| {
+        let mut enc = cell.borrow_mut();
+        if better {
+            enc.encode_better(block)
+        } else {
+            enc.encode(block)
+        }
+    });
+    // Same rule as klauspost's writer: keep the block raw unless compression
+    // saves at least 1/32 of it plus 5 bytes.
+    let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
+    (masked_crc(block), worth.then_some(encoded))
+}
+
+/// Appends an S2 stream of `data` to `out`; `false` if it would exceed `limit`
+/// bytes. Blocks are encoded on up to `threads` threads, like kopia's writer
+/// (the output is the same for any thread count).
+pub(super) fn compress(
+    data: &[u8],
+    better: bool,
+    threads: usize,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> bool {
     if data.is_empty() {
         return true;
     }
-    let start = out.len();
-    out.reserve((data.len() / 4 + 64).min(limit));
     if limit < 10 {
         return false;
     }
+    let encoded = parallel::encode_blocks(data, BLOCK_SIZE, threads, |_, block| {
+        encode_block(block, better)
+    });
+    let start = out.len();
+    let body_len: usize = encoded
+        .iter()
+        .zip(data.chunks(BLOCK_SIZE))
+        .map(|((_, enc), raw)| 4 + CHECKSUM_LEN + enc.as_ref().map_or(raw.len(), Vec::len))
+        .sum();
+    if 10 + body_len > limit {
+        return false;
+    }
+    out.reserve(10 + body_len);
     out.push(CHUNK_STREAM_ID);
     out.extend_from_slice(&[MAGIC_S2.len() as u8, 0, 0]);
     out.extend_from_slice(MAGIC_S2);
-    ENCODER.with(|cell| {
-        let mut enc = cell.borrow_mut();
-        for block in data.chunks(BLOCK_SIZE) {
-            let encoded = if better {
-                enc.encode_better(block)
-            } else {
-                enc.encode(block)
-            };
-            let crc = minlz::crc::crc(block).to_le_bytes();
-            // Same rule as klauspost's writer: keep the block raw unless compression
-            // saves at least 1/32 of it plus 5 bytes.
-            let worth = encoded.len() <= (block.len() - block.len() / 32).saturating_sub(5);
-            let body: &[u8] = if worth { &encoded } else { block };
-            if out.len() - start + 4 + CHECKSUM_LEN + body.len() > limit {
-                return false;
-            }
-            let kind = if worth {
-                CHUNK_COMPRESSED
-            } else {
-                CHUNK_UNCOMPRESSED
-            };
-            push_chunk_header(out, kind, CHECKSUM_LEN + body.len());
-            out.extend_from_slice(&crc);
-            out.extend_from_slice(body);
-        }
-        true
-    })
+    for ((crc, enc), raw) in encoded.iter().zip(data.chunks(BLOCK_SIZE)) {
+        let (kind, body) = match enc {
+            Some(e) => (CHUNK_COMPRESSED, &e[..]),
+            None => (CHUNK_UNCOMPRESSED, raw),
+        };
+        push_chunk_header(out, kind, CHECKSUM_LEN + body.len());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(body);
+    }
+    debug_assert_eq!(out.len() - start, 10 + body_len);
+    true
+}
+
+/// The output size the chunk headers announce (a cheap pass over headers only),
+/// so the output is allocated once instead of being regrown and copied block
+/// after block. Malformed streams just end the pass early: the decoder proper
+/// reports their errors, and the caller caps the hint by its `max_len`.
+fn decoded_len_hint(body: &[u8]) -> usize {
+    let mut total = 0usize;
+    let mut rest = body;
+    while let Some((hdr, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes([hdr[1], hdr[2], hdr[3], 0]) as usize;
+        let Some((chunk, next)) = (len <= tail.len()).then(|| tail.split_at(len)) else {
+            break;
+        };
+        rest = next;
+        let payload = chunk.get(CHECKSUM_LEN..).unwrap_or_default();
+        let n = match hdr[0] {
+            CHUNK_COMPRESSED => match minlz::decode_len(payload) {
+                Ok((n, _)) => n.min(MAX_BLOCK_SIZE),
+                Err(_) => break,
+            },
+            CHUNK_UNCOMPRESSED => payload.len(),
+            _ => 0,
+        };
+        total = total.saturating_add(n);
+    }
+    total
 }
 
 fn corrupt(reason: impl Into<String>) -> CompressionError {
@@ -89,7 +148,7 @@ fn corrupt(reason: impl Into<String>) -> CompressionError {
 /// Block lengths are checked before any allocation, so hostile headers cannot
 /// make it allocate more than `max_len` (plus one 4 MiB block at most).
 pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, CompressionError> {
-    let mut out: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(decoded_len_hint(body).min(max_len));
     let mut rest = body;
     let mut max_block = None::<usize>; // set by the stream identifier
     while let Some((hdr, tail)) = rest.split_first_chunk::<4>() {
@@ -139,7 +198,7 @@ pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, Compres
                 } else {
                     out.extend_from_slice(payload);
                 }
-                if minlz::crc::crc(&out[at..]) != u32::from_le_bytes(*crc) {
+                if masked_crc(&out[at..]) != u32::from_le_bytes(*crc) {
                     return Err(corrupt("checksum mismatch"));
                 }
             }
@@ -155,4 +214,28 @@ pub(super) fn decompress(body: &[u8], max_len: usize) -> Result<Vec<u8>, Compres
         return Err(corrupt(format!("{} trailing bytes", rest.len())));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod crc_tests {
+    use super::masked_crc;
+
+    #[test]
+    fn masked_crc_matches_the_reference_implementation() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096, 5000] {
+            assert_eq!(
+                masked_crc(&data[..len]),
+                minlz::crc::crc(&data[..len]),
+                "len {len}"
+            );
+        }
+        // CRC-32C("123456789") = 0xe3069283, then masked.
+        assert_eq!(
+            masked_crc(b"123456789"),
+            0xe306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
+        );
+    }
 }
