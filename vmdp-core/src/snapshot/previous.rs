@@ -4,100 +4,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kopia_proto::compression;
 use kopia_proto::ids::ObjectId;
-use kopia_proto::manifest::{DirEntry, DirManifest, SnapshotManifest, SourceInfo};
-use kopia_proto::object::{MAX_NESTING, decode_index};
+use kopia_proto::manifest::{DirEntry, SnapshotManifest, SourceInfo};
 
+use crate::browse::{TreeLimits, read_dir};
 use crate::repo::Repository;
 use crate::{Error, Result};
 
-/// Largest directory object read (kopia keeps whole directories in memory too).
-const MAX_DIR_OBJECT: usize = 1 << 30;
-/// Largest index object read (about a million chunks).
-const MAX_INDEX: usize = 64 << 20;
-
-/// The snapshot manifests of `source` (all of them, unordered).
+/// The snapshot manifests of `source`, complete or not, oldest first.
 pub(crate) async fn snapshots_of(
     repo: &dyn Repository,
     source: &SourceInfo,
 ) -> Result<Vec<SnapshotManifest>> {
-    let found = repo.find_manifests(&source.snapshot_labels()).await?;
-    let mut out = Vec::with_capacity(found.len());
-    for m in found {
-        let entry = repo.get_manifest(&m.id).await?;
-        let mut s = SnapshotManifest::from_json(&entry.payload)
-            .map_err(|e| Error::Corrupt(format!("snapshot manifest {}: {e}", m.id)))?;
-        s.id = m.id;
-        out.push(s);
-    }
-    Ok(out)
-}
-
-/// Reads a whole object (at most `limit` bytes).
-pub(crate) async fn read_object(
-    repo: &dyn Repository,
-    id: ObjectId,
-    limit: usize,
-) -> Result<Bytes> {
-    let mut id = id;
-    let mut levels = Vec::new();
-    while let Some(inner) = id.index_object_id() {
-        if levels.len() >= MAX_NESTING {
-            return Err(Error::Corrupt(format!("object {id} nests too deeply")));
-        }
-        levels.push(id);
-        id = inner;
-    }
-    // An index is not part of the object's bytes: it has its own bound.
-    let first_limit = if levels.is_empty() { limit } else { MAX_INDEX };
-    let mut data = read_direct(repo, id, first_limit).await?;
-    // Resolve one level of indirection at a time, innermost index first.
-    for (i, outer) in levels.into_iter().enumerate().rev() {
-        // Intermediate results are indexes again; only the outermost is the object.
-        let limit = if i == 0 { limit } else { MAX_INDEX };
-        let entries = decode_index(&data)
-            .map_err(|e| Error::Corrupt(format!("index of object {outer}: {e}")))?;
-        let mut buf = BytesMut::new();
-        for e in entries {
-            let len = usize::try_from(e.length).unwrap_or(usize::MAX);
-            if buf.len().saturating_add(len) > limit {
-                return Err(Error::Corrupt(format!(
-                    "object {outer} is larger than {limit} bytes"
-                )));
-            }
-            let part = Box::pin(read_object(repo, e.object, len)).await?;
-            if part.len() != len {
-                return Err(Error::Corrupt(format!(
-                    "chunk {} of {outer} has {} bytes, index says {len}",
-                    e.object,
-                    part.len()
-                )));
-            }
-            buf.extend_from_slice(&part);
-        }
-        data = buf.freeze();
-    }
-    Ok(data)
-}
-
-async fn read_direct(repo: &dyn Repository, id: ObjectId, limit: usize) -> Result<Bytes> {
-    let (content, compressed) = id
-        .direct_content()
-        .ok_or_else(|| Error::Corrupt(format!("object {id} is not direct")))?;
-    let data = repo.get_content(&content).await?;
-    if compressed {
-        let plain = compression::decompress(&data, limit)
-            .map_err(|e| Error::Corrupt(format!("object {id}: {e}")))?;
-        return Ok(Bytes::from(plain));
-    }
-    if data.len() > limit {
-        return Err(Error::Corrupt(format!(
-            "object {id} is larger than {limit} bytes"
-        )));
-    }
-    Ok(data)
+    crate::snapshots::list(repo, Some(source), true).await
 }
 
 /// A directory of a previous snapshot, entries by stored name.
@@ -120,10 +39,7 @@ pub(crate) async fn load_dir(repo: &dyn Repository, object_id: &str) -> Option<A
         let id: ObjectId = object_id
             .parse()
             .map_err(|e| Error::Corrupt(format!("directory object ID {object_id:?}: {e}")))?;
-        let bytes = read_object(repo, id, MAX_DIR_OBJECT).await?;
-        let m = DirManifest::from_json(&bytes)
-            .map_err(|e| Error::Corrupt(format!("directory {object_id}: {e}")))?;
-        Ok::<_, Error>(m)
+        read_dir(repo, id, object_id, &TreeLimits::default()).await
     }
     .await;
     match result {
@@ -154,7 +70,9 @@ pub(crate) async fn load_unique(repo: &dyn Repository, ids: Vec<String>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object_reader::read_all;
     use crate::repo::{MemoryRepository, RepoParameters};
+    use bytes::Bytes;
 
     #[tokio::test]
     async fn reads_direct_and_indirect_objects() {
@@ -181,8 +99,8 @@ mod tests {
             .await
             .unwrap();
         let id: ObjectId = format!("I{x}").parse().unwrap();
-        assert_eq!(&read_object(&repo, id, 100).await.unwrap()[..], b"abcde");
-        assert!(read_object(&repo, id, 4).await.is_err());
+        assert_eq!(&read_all(&repo, id, 100).await.unwrap()[..], b"abcde");
+        assert!(read_all(&repo, id, 4).await.is_err());
         // An index entry with the wrong length is corruption.
         let bad =
             format!("{{\"stream\":\"kopia:indirect\",\"entries\":[{{\"l\":4,\"o\":\"{a}\"}}]}}");
@@ -192,7 +110,7 @@ mod tests {
             .unwrap();
         let id: ObjectId = format!("I{y}").parse().unwrap();
         assert!(matches!(
-            read_object(&repo, id, 100).await,
+            read_all(&repo, id, 100).await,
             Err(Error::Corrupt(_))
         ));
         // Unreadable directories are skipped.

@@ -323,7 +323,9 @@ async fn file_grown_after_listing_gets_the_size_written() {
         .unwrap();
     assert_eq!(de.size, longer.len() as i64);
     let oid = de.object_id.parse().unwrap();
-    let back = previous::read_object(&*r, oid, 8 << 20).await.unwrap();
+    let back = crate::object_reader::read_all(&*r, oid, 8 << 20)
+        .await
+        .unwrap();
     assert_eq!(&back[..], &longer[..]);
 }
 
