@@ -49,6 +49,40 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Number of index blobs (kopia's `x…` blobs, written by each flush) in a
+/// filesystem repository.
+fn index_blobs(repo: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(repo) else {
+        return 0;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('x'))
+        .map(|e| {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        count_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Starts `vmdp ARGS` with captured output.
 fn spawn_vmdp(home: &Path, args: &[&str]) -> Child {
     vmdp(home)
@@ -128,9 +162,7 @@ fn kopia_complete(home: &Path, tree: &Path) -> Vec<Value> {
     );
     let all: Vec<Value> =
         serde_json::from_slice(&out).unwrap_or_else(|e| panic!("kopia snapshot list: {e}"));
-    all.into_iter()
-        .filter(is_complete)
-        .collect()
+    all.into_iter().filter(is_complete).collect()
 }
 
 #[test]
@@ -142,7 +174,20 @@ fn server_killed_mid_backup_fails_clearly_and_next_backup_reuses_uploads() {
     let tree = scratch(&server, "big");
     let total = random_tree(&tree, 8, 50 << 20);
 
-    let mut child = spawn_vmdp(&home, &["backup", "create", s(&tree), "--json"]);
+    // Flushing every second makes the uploaded data durable early; the server
+    // is killed after 64 MiB of packs and at least one flush (a new index blob).
+    let indexes = index_blobs(&server.repo_path());
+    let mut child = spawn_vmdp(
+        &home,
+        &[
+            "backup",
+            "create",
+            s(&tree),
+            "--json",
+            "--flush-interval",
+            "1",
+        ],
+    );
     let grown = wait_for_upload(
         &server.repo_path(),
         64 << 20,
@@ -150,6 +195,14 @@ fn server_killed_mid_backup_fails_clearly_and_next_backup_reuses_uploads() {
         &mut child,
     );
     assert!(grown > 0, "nothing was uploaded within a minute");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while index_blobs(&server.repo_path()) <= indexes {
+        assert!(Instant::now() < deadline, "vmdp never flushed");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("vmdp exited ({status}) before the test could interrupt it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.stop();
     let (status, stdout, stderr) = wait_for(child, Duration::from_secs(60));
     assert_eq!(
@@ -208,10 +261,7 @@ fn ctrl_c_stops_a_backup_promptly_without_a_complete_snapshot() {
     assert!(rc.success());
     let (status, _stdout, stderr) = wait_for(child, Duration::from_secs(30));
     let took = sent.elapsed();
-    assert!(
-        !status.success(),
-        "vmdp succeeded despite Ctrl-C: {stderr}"
-    );
+    assert!(!status.success(), "vmdp succeeded despite Ctrl-C: {stderr}");
     assert!(took < Duration::from_secs(20), "Ctrl-C took {took:?}");
     assert!(
         vmdp_complete(&home, &tree).is_empty(),
