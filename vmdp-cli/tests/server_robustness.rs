@@ -302,10 +302,16 @@ fn file_growing_during_backup_is_stored_consistently() {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
     let created = run(vmdp(&home).args(["backup", "create", s(&tree), "--json"]));
+    let took = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let lines = appender.join().unwrap();
     assert!(lines > 0);
+    assert!(
+        took < Duration::from_secs(40),
+        "backing up a growing file took {took:?}: reading never caught up with the writer"
+    );
     assert!(
         created.status.success(),
         "backup of a growing file failed: {}",

@@ -19,6 +19,8 @@ use crate::Error;
 const BLOCK: usize = 8 << 20;
 /// Chunks waiting between the reader and the uploader.
 const QUEUE: usize = 4;
+/// Read size once a file turned out longer than listed (it grows while read).
+const GROWTH_READ: u64 = 1 << 20;
 
 /// Why a file could not be uploaded.
 #[derive(Debug)]
@@ -103,7 +105,12 @@ fn read_chunks(
         }
         buf.truncate(got);
         remaining -= got as u64;
-        expected = expected.saturating_sub(got as u64);
+        // Past the listed size (the file grows while it is read): keep reading in
+        // large blocks rather than byte by byte, or a growing log is never caught up.
+        expected = match expected.checked_sub(got as u64) {
+            Some(left) => left,
+            None => GROWTH_READ,
+        };
         if !observer.read(got) {
             return Err(FileError::Cancelled);
         }
