@@ -207,6 +207,39 @@ mod tests {
         }
     }
 
+    struct Calls(std::sync::atomic::AtomicUsize);
+    impl ReadObserver for Calls {
+        fn read(&self, _n: usize) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+
+    #[test]
+    fn file_longer_than_listed_is_read_in_large_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("grown");
+        std::fs::write(&path, vec![1u8; 4 << 20]).unwrap();
+        let src = Source {
+            path,
+            offset: 0,
+            limit: None,
+            expected: 5,
+        };
+        let (tx, mut rx) = mpsc::channel(4096);
+        let calls = Calls(Default::default());
+        let splitter = kopia_proto::splitter::new("DYNAMIC-128K-BUZHASH").unwrap();
+        read_chunks(&src, splitter, &tx, &calls, &AtomicBool::new(false)).unwrap();
+        drop(tx);
+        let mut total = 0;
+        while let Ok(c) = rx.try_recv() {
+            total += c.len();
+        }
+        assert_eq!(total, 4 << 20);
+        let n = calls.0.load(Ordering::Relaxed);
+        assert!(n < 16, "{n} reads for 4 MiB listed as 5 bytes");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn streamed_file_matches_whole_object() {
         let p = RepoParameters {
