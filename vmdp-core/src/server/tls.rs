@@ -349,7 +349,13 @@ mod tests {
         let name = ServerName::try_from("h").unwrap();
         // The pin matches only an intermediate: refused.
         let e = v
-            .verify_server_cert(&leaf, &[other.clone()], &name, &[], UnixTime::now())
+            .verify_server_cert(
+                &leaf,
+                std::slice::from_ref(&other),
+                &name,
+                &[],
+                UnixTime::now(),
+            )
             .unwrap_err();
         assert!(matches!(e, rustls::Error::InvalidCertificate(_)), "{e:?}");
         assert!(
