@@ -7,7 +7,7 @@
 //! `kopia snapshot list` works after `vmdp connect`, and vmdp works after
 //! `kopia repository connect server`.
 //!
-//! Modules: [`paths`] (default locations, environment variables), [`file`]
+//! Modules: [`paths`] (default locations, environment variables), [`file`](mod@file)
 //! (the JSON document), [`password`] (password file and environment),
 //! [`identity`] (default user and host names), and the connect / disconnect /
 //! open functions re-exported here.
