@@ -190,6 +190,10 @@ pub struct CreateArgs {
     /// Description stored with the backup.
     #[arg(long, default_value = "")]
     pub description: String,
+    /// Make the data uploaded so far durable on the server every SECONDS, so
+    /// an interrupted backup is resumed by the next one (0 = only at the end).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub flush_interval: u64,
 }
 
 /// `vmdp backup list`

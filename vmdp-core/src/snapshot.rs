@@ -37,6 +37,9 @@ use upload::{DirJob, UploadSettings, Uploader};
 /// Kopia's default (and largest allowed) interval between checkpoints.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(45 * 60);
 
+/// Default for [`CreateOptions::flush_interval`].
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How to create a snapshot.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -50,6 +53,10 @@ pub struct CreateOptions {
     pub tags: BTreeMap<String, String>,
     /// Interval between checkpoint manifests; at most [`DEFAULT_CHECKPOINT_INTERVAL`].
     pub checkpoint_interval: Duration,
+    /// How often the data uploaded so far is made durable (a repository flush), so an
+    /// interrupted backup (server gone, Ctrl-C) loses at most this much work and the
+    /// next one reuses the rest. Zero disables it.
+    pub flush_interval: Duration,
     /// Files read at once; `None` = policy `upload.maxParallelFileReads`, else CPU count.
     pub parallel: Option<usize>,
     /// Stop with `incomplete: "limit reached"` after reading this many bytes (0 = no limit).
@@ -73,6 +80,7 @@ impl CreateOptions {
             description: String::new(),
             tags: BTreeMap::new(),
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
             parallel: None,
             max_upload_bytes: 0,
             fail_fast: false,
@@ -229,6 +237,15 @@ pub async fn create(
         stop.clone(),
     ));
 
+    let flusher = (!options.flush_interval.is_zero()).then(|| {
+        tokio::spawn(flush_loop(
+            repo.clone(),
+            u.cancel.clone(),
+            options.flush_interval,
+            stop.clone(),
+        ))
+    });
+
     let estimate_stop = Arc::new(AtomicBool::new(false));
     let estimator = (options.estimate && meta.kind == Kind::Dir).then(|| {
         let (dir, tree, dev, progress, stop) = (
@@ -290,6 +307,10 @@ pub async fn create(
     let checkpoints = checkpointer
         .await
         .map_err(|e| Error::Repository(format!("checkpoint task failed: {e}")))?;
+    if let Some(f) = flusher {
+        f.await
+            .map_err(|e| Error::Repository(format!("flush task failed: {e}")))??;
+    }
     let root: DirEntry = result?;
 
     let mut manifest = prototype;
@@ -368,6 +389,29 @@ async fn checkpoint_loop(
                 u.cancel.cancel();
                 return saved;
             }
+        }
+    }
+}
+
+/// Every `interval`, makes what was uploaded so far durable, so an interrupted backup
+/// can reuse it. A failing flush cancels the upload and is returned: it may have
+/// reported failed writes that the final flush would no longer see.
+async fn flush_loop(
+    repo: Arc<dyn Repository>,
+    cancel: CancellationToken,
+    interval: Duration,
+    stop: CancellationToken,
+) -> Result<()> {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        // Not raced against `stop`: a flush cut short could swallow write failures.
+        if let Err(e) = repo.flush().await {
+            tracing::error!("error flushing uploaded data: {e}");
+            cancel.cancel();
+            return Err(e);
         }
     }
 }

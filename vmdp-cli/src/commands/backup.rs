@@ -24,6 +24,7 @@ pub async fn create(g: &GlobalArgs, s: &Session, a: CreateArgs) -> CmdResult {
     for path in &a.paths {
         let mut options = snapshot::CreateOptions::new(&s.hostname, &s.username);
         options.description = a.description.clone();
+        options.flush_interval = std::time::Duration::from_secs(a.flush_interval);
         let (progress, _counters) = progress_bar::for_operation(g.quiet || g.json, "hashed");
         let outcome =
             snapshot::create(s.repo.clone(), path, options, progress, cancel.clone()).await?;

@@ -118,10 +118,12 @@ pub(crate) fn transport_error(e: &tonic::transport::Error, server: &str) -> Erro
 mod tests {
     use super::*;
 
+    /// A session error and a check of the error it must map to.
+    type Case = (SessionError, fn(&Error) -> bool);
+
     #[test]
     fn every_session_error_has_a_typed_mapping() {
-        type Check = fn(&Error) -> bool;
-        let cases: Vec<(SessionError, Check)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 SessionError::AccessDenied {
                     message: "access denied".into(),

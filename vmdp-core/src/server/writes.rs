@@ -9,10 +9,10 @@
 //! right after a write may overtake it; reads of a content whose write is still
 //! unanswered first wait for that answer ([`WriteTracker::wait_for`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kopia_proto::ids::ContentId;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -27,6 +27,11 @@ pub(crate) struct WriteTracker {
     outstanding: AtomicUsize,
     /// Unanswered writes per content ID (the same data may be written twice).
     in_flight: Mutex<HashMap<ContentId, usize>>,
+    /// Sequence number of the next write.
+    next_seq: AtomicU64,
+    /// Sequence numbers of unanswered writes, so a flush waits only for the
+    /// writes begun before it (and is not starved by a busy uploader).
+    pending: Mutex<BTreeSet<u64>>,
     /// Signalled whenever a write ends.
     idle: Notify,
     budget: Arc<Semaphore>,
@@ -41,6 +46,8 @@ impl WriteTracker {
         WriteTracker {
             outstanding: AtomicUsize::new(0),
             in_flight: Mutex::new(HashMap::new()),
+            next_seq: AtomicU64::new(0),
+            pending: Mutex::new(BTreeSet::new()),
             idle: Notify::new(),
             budget: Arc::new(Semaphore::new(budget)),
             budget_size: budget,
@@ -55,9 +62,11 @@ impl WriteTracker {
         let permit = self.budget.clone().acquire_many_owned(permits).await.ok();
         self.outstanding.fetch_add(1, Ordering::SeqCst);
         *self.in_flight().entry(id).or_insert(0) += 1;
+        let seq = self.register();
         WriteGuard {
             tracker: self.clone(),
             id: Some(id),
+            seq,
             _permit: permit,
         }
     }
@@ -69,8 +78,21 @@ impl WriteTracker {
         WriteGuard {
             tracker: self.clone(),
             id: None,
+            seq: self.register(),
             _permit: None,
         }
+    }
+
+    /// Gives a new write or change its sequence number and marks it pending.
+    fn register(&self) -> u64 {
+        let mut p = self.pending();
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        p.insert(seq);
+        seq
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<ContentId, usize>> {
@@ -99,13 +121,18 @@ impl WriteTracker {
         }
     }
 
-    /// Waits until no write is outstanding.
+    /// Waits until every write begun before this call has been answered
+    /// (writes begun later do not delay it).
     pub(crate) async fn wait_idle(&self) {
+        let before = {
+            let _p = self.pending();
+            self.next_seq.load(Ordering::SeqCst)
+        };
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.outstanding.load(Ordering::SeqCst) == 0 {
+            if self.pending().first().is_none_or(|&s| s >= before) {
                 return;
             }
             notified.await;
@@ -152,7 +179,9 @@ fn keep_kind(e: Error, count: usize) -> Error {
 /// One outstanding write: releases its budget and count when dropped.
 pub(crate) struct WriteGuard {
     tracker: Arc<WriteTracker>,
+    /// The content written (`None` for a manifest change).
     id: Option<ContentId>,
+    seq: u64,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -167,6 +196,7 @@ impl Drop for WriteGuard {
                 }
             }
         }
+        self.tracker.pending().remove(&self.seq);
         self.tracker.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.tracker.idle.notify_waiters();
     }
@@ -276,5 +306,21 @@ mod tests {
             matches!(&e, Error::AccessDenied(m) if m.contains("1 more")),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn wait_idle_ignores_later_writes() {
+        let t = Arc::new(WriteTracker::new(10));
+        let g = t.begin(cid(6), 1).await;
+        let t2 = t.clone();
+        let waiter = tokio::spawn(async move { t2.wait_idle().await });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let _later = t.begin(cid(5), 1).await;
+        drop(g);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.outstanding(), 1);
     }
 }

@@ -19,6 +19,8 @@ use crate::Error;
 const BLOCK: usize = 8 << 20;
 /// Chunks waiting between the reader and the uploader.
 const QUEUE: usize = 4;
+/// Read size once a file turned out longer than listed (it grows while read).
+const GROWTH_READ: u64 = 1 << 20;
 
 /// Why a file could not be uploaded.
 #[derive(Debug)]
@@ -103,7 +105,12 @@ fn read_chunks(
         }
         buf.truncate(got);
         remaining -= got as u64;
-        expected = expected.saturating_sub(got as u64);
+        // Past the listed size (the file grows while it is read): keep reading in
+        // large blocks rather than byte by byte, or a growing log is never caught up.
+        expected = match expected.checked_sub(got as u64) {
+            Some(left) => left,
+            None => GROWTH_READ,
+        };
         if !observer.read(got) {
             return Err(FileError::Cancelled);
         }
@@ -198,6 +205,39 @@ mod tests {
         ) -> Result<kopia_proto::ids::ContentId, Self::Error> {
             self.0.content_id(prefix, data)
         }
+    }
+
+    struct Calls(std::sync::atomic::AtomicUsize);
+    impl ReadObserver for Calls {
+        fn read(&self, _n: usize) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+
+    #[test]
+    fn file_longer_than_listed_is_read_in_large_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("grown");
+        std::fs::write(&path, vec![1u8; 4 << 20]).unwrap();
+        let src = Source {
+            path,
+            offset: 0,
+            limit: None,
+            expected: 5,
+        };
+        let (tx, mut rx) = mpsc::channel(4096);
+        let calls = Calls(Default::default());
+        let splitter = kopia_proto::splitter::new("DYNAMIC-128K-BUZHASH").unwrap();
+        read_chunks(&src, splitter, &tx, &calls, &AtomicBool::new(false)).unwrap();
+        drop(tx);
+        let mut total = 0;
+        while let Ok(c) = rx.try_recv() {
+            total += c.len();
+        }
+        assert_eq!(total, 4 << 20);
+        let n = calls.0.load(Ordering::Relaxed);
+        assert!(n < 16, "{n} reads for 4 MiB listed as 5 bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
