@@ -97,7 +97,7 @@ pub enum RepositoryConnect {
 /// Flags of `vmdp connect`.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Server address, e.g. https://backup.example:51515.
+    /// Server address, for example `https://backup.example:51515`.
     #[arg(long)]
     pub url: String,
     /// SHA-256 fingerprint of the server's TLS certificate (hex; colons and a
@@ -114,7 +114,7 @@ pub struct ConnectArgs {
 /// Flags of `vmdp repository connect server` (kopia's names).
 #[derive(Debug, Args)]
 pub struct ServerConnectArgs {
-    /// Server address, e.g. https://backup.example:51515.
+    /// Server address, for example `https://backup.example:51515`.
     #[arg(long)]
     pub url: String,
     /// SHA-256 fingerprint of the server's TLS certificate.

@@ -75,7 +75,7 @@ pub fn snapshot_line(m: &SnapshotManifest) -> String {
     line
 }
 
-/// One line of `vmdp backup ls`: mode, size, time, [object], name (`/` after dirs).
+/// One line of `vmdp backup ls`: mode, size, time, object ID (with `long`), name (`/` after dirs).
 pub fn entry_line(path: &str, e: &DirEntry, long: bool) -> String {
     let suffix = if e.is_dir() { "/" } else { "" };
     let object = if long {
