@@ -107,7 +107,9 @@ pub struct CreateOutcome {
     pub uploaded_bytes: u64,
     /// Contents sent to the repository.
     pub uploaded_contents: u64,
-    /// Bytes of contents the repository already had.
+    /// Bytes of contents the repository already had (data contents under
+    /// [`crate::server::PROBE_BEFORE_WRITE_BYTES`] are sent without asking, so
+    /// they count as uploaded).
     pub deduplicated_bytes: u64,
     /// Checkpoint manifests written during the run.
     pub checkpoints: u32,
