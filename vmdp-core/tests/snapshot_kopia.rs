@@ -401,3 +401,46 @@ async fn parallel_upload_parts_like_kopia() {
     assert_eq!(stats_json(&ours), k.latest(&tree)["stats"]);
     assert_eq!(ours.stats().file_count, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_file_size_and_one_file_system_policies_like_kopia() {
+    let k = KopiaRepo::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("small.txt"), vec![b's'; 900]).unwrap();
+    std::fs::write(tree.join("exact.txt"), vec![b'e'; 1000]).unwrap();
+    std::fs::write(tree.join("big.txt"), vec![b'b'; 1001]).unwrap();
+    std::fs::write(tree.join("sub/huge.bin"), vec![b'h'; 50_000]).unwrap();
+    let t = tree.to_str().unwrap();
+    run_kopia(
+        &k.home,
+        &[
+            "policy",
+            "set",
+            t,
+            "--max-file-size=1000",
+            "--one-file-system=true",
+        ],
+    );
+    let mem = k.memory();
+    let mut p = Policy::default();
+    p.files.max_file_size = 1000;
+    p.files.one_file_system = Some(true);
+    mem.put_manifest(
+        &policy_labels(&SourceInfo::new("host", "user", t)),
+        &p.to_json(),
+    )
+    .await
+    .unwrap();
+    let theirs = k.snapshot(&tree);
+    let ours = vmdp_snapshot(&mem, &tree).await;
+    assert_eq!(root_json(&ours), theirs["rootEntry"]);
+    let st = stats_json(&ours);
+    assert_eq!(st, k.latest(&tree)["stats"]);
+    // big.txt and sub/huge.bin are above the limit and left out; kopia does
+    // not count size-limited files as excluded.
+    assert_eq!(st["fileCount"], 2, "{st}");
+    assert_eq!(st["totalSize"], 1900, "{st}");
+    assert_eq!(st["excludedFileCount"], 0, "{st}");
+}
