@@ -7,20 +7,8 @@ use kopia_proto::encryption::{
 };
 use serde_json::Value;
 
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("missing string {key}"))
-}
-
-fn h(v: &Value, key: &str) -> Vec<u8> {
-    hex::decode(s(v, key)).unwrap()
-}
+mod common;
+use common::{h, load, s};
 
 #[test]
 fn content_encryption_kopia_kats() {

@@ -7,10 +7,8 @@ use kopia_proto::index::epoch::{
 };
 use serde_json::Value;
 
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("read vector")).expect("json")
-}
+mod common;
+use common::load;
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()

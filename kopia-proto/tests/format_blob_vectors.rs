@@ -9,20 +9,8 @@ use kopia_proto::format_blob::{
 };
 use serde_json::Value;
 
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("missing string {key}"))
-}
-
-fn h(v: &Value, key: &str) -> Vec<u8> {
-    hex::decode(s(v, key)).unwrap()
-}
+mod common;
+use common::{h, load, s};
 
 #[test]
 fn password_kdf_vectors() {

@@ -29,6 +29,18 @@ pub fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("read vector")).expect("json")
 }
 
+/// The string at `key` of a vector object (panics naming the key).
+pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("missing string {key}"))
+}
+
+/// The hex-decoded string at `key` of a vector object.
+pub fn h(v: &Value, key: &str) -> Vec<u8> {
+    hex::decode(s(v, key)).unwrap()
+}
+
 /// Standard base64 decoding.
 pub fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
