@@ -28,14 +28,9 @@ struct Kopia {
 
 impl Kopia {
     fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let root =
-            std::env::temp_dir().join(format!("vmdp-index-kopia-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
-        Kopia { root }
+        Kopia {
+            root: vmdp_testkit::unique_temp_dir("vmdp-index-kopia"),
+        }
     }
 
     fn repo(&self) -> PathBuf {
