@@ -75,7 +75,9 @@ pub trait Repository: Send + Sync {
     async fn get_content(&self, id: &ContentId) -> Result<Bytes>;
 
     /// Stores plaintext `data` under `prefix` (compressed with `compression`,
-    /// a kopia header ID, 0 = none) and returns its content ID. Idempotent.
+    /// a kopia header ID, 0 = none) and returns its content ID. Idempotent, but
+    /// the data is sent even when the repository has it: callers holding large
+    /// contents ask [`Repository::content_info`] first (as the snapshot writer does).
     async fn write_content(
         &self,
         prefix: Option<u8>,

@@ -34,6 +34,7 @@ pub use repository::ServerRepository;
 pub use url::ServerUrl;
 pub use writes::DEFAULT_WRITE_BUDGET;
 
-/// Writes of at least this many bytes are first probed with `get_content_info`
-/// and skipped when the server already has them (kopia's rule).
+/// Data contents of at least this many bytes are first probed with
+/// `get_content_info` by the snapshot writer and not sent when the server
+/// already has them; smaller ones are just written (kopia's rule).
 pub const PROBE_BEFORE_WRITE_BYTES: usize = 50_000;

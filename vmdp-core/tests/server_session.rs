@@ -122,7 +122,7 @@ async fn contents_round_trip_and_kopia_reads_them() {
         assert_eq!(repo.get_content(&id).await.unwrap(), *d);
         ids.push(id);
     }
-    // Same data again: same ID (large ones are skipped after a probe).
+    // Same data again: same ID.
     for ((prefix, d), id) in cases.iter().zip(&ids) {
         assert_eq!(
             repo.write_content(*prefix, d.clone(), 0).await.unwrap(),

@@ -20,7 +20,7 @@ use super::options::{ServerOptions, ServerStatus};
 use super::session::{Pending, SendError, Session};
 use super::url::ServerUrl;
 use super::writes::WriteTracker;
-use super::{PROBE_BEFORE_WRITE_BYTES, tls};
+use super::tls;
 use crate::repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
 use crate::{Error, Result};
 
@@ -430,13 +430,6 @@ impl Repository for ServerRepository {
             )));
         }
         let id = self.local_id(prefix, &data)?;
-        if data.len() >= PROBE_BEFORE_WRITE_BYTES {
-            if let Some(info) = self.content_info(&id).await? {
-                if !info.deleted {
-                    return Ok(id);
-                }
-            }
-        }
         let guard = self.inner.writes.begin(id, data.len()).await;
         let ctx = format!("write content {id}");
         let (_, mut pending) = self
