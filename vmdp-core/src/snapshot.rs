@@ -85,7 +85,7 @@ impl CreateOptions {
             max_upload_bytes: 0,
             fail_fast: false,
             force_hash_percent: 0.0,
-            inflight_bytes: 64 << 20,
+            inflight_bytes: 16 << 20,
             estimate: true,
         }
     }

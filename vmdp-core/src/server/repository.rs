@@ -18,9 +18,9 @@ use super::errors::{session_error, transport_error};
 use super::fingerprint::Fingerprint;
 use super::options::{ServerOptions, ServerStatus};
 use super::session::{Pending, SendError, Session};
+use super::tls;
 use super::url::ServerUrl;
 use super::writes::WriteTracker;
-use super::tls;
 use crate::repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
 use crate::{Error, Result};
 

@@ -19,8 +19,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::{Error, Result};
 
-/// Default bound on the bytes of unanswered writes (64 MiB).
-pub const DEFAULT_WRITE_BUDGET: usize = 64 << 20;
+/// Default bound on the bytes of unanswered writes (24 MiB).
+pub const DEFAULT_WRITE_BUDGET: usize = 24 << 20;
 
 /// Counts outstanding writes, bounds their bytes and keeps the first failure.
 pub(crate) struct WriteTracker {
