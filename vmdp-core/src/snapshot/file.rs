@@ -3,7 +3,7 @@
 //! block) while the async side stores them concurrently.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +12,7 @@ use kopia_proto::object::{WriterOptions, WrittenObject};
 use kopia_proto::splitter::Splitter;
 use tokio::sync::mpsc;
 
-use super::writer::{ChunkProgress, ChunkSet, Writer};
+use super::writer::{ChunkProgress, ChunkSet, INLINE_OBJECT, Writer};
 use crate::Error;
 
 /// Largest single read.
@@ -146,6 +146,30 @@ fn read_chunks(
     Ok(())
 }
 
+/// Reads a whole small file in one go (one blocking task, no chunk channel): `None`
+/// when it turned out longer than [`INLINE_OBJECT`] (it grew since it was listed).
+fn read_small(
+    path: &Path,
+    expected: u64,
+    observer: &dyn ReadObserver,
+) -> Result<Option<Vec<u8>>, FileError> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        FileError::Local(format!("unable to open file: open {}: {e}", path.display()))
+    })?;
+    // One byte more than listed detects the end of file without growing the buffer.
+    let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).saturating_add(1));
+    f.take(INLINE_OBJECT as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| FileError::Local(format!("read {}: {e}", path.display())))?;
+    if data.len() > INLINE_OBJECT {
+        return Ok(None);
+    }
+    if !observer.read(data.len()) {
+        return Err(FileError::Cancelled);
+    }
+    Ok(Some(data))
+}
+
 /// Uploads `src` as one object written with `opts`. `progress` mirrors the chunk slots
 /// for checkpoints.
 pub(crate) async fn upload_object(
@@ -155,6 +179,21 @@ pub(crate) async fn upload_object(
     observer: Arc<dyn ReadObserver>,
     progress: Option<Arc<ChunkProgress>>,
 ) -> Result<WrittenObject, FileError> {
+    if src.offset == 0 && src.limit.is_none() && src.expected < INLINE_OBJECT as u64 {
+        let (path, expected) = (src.path.clone(), src.expected);
+        let small = {
+            let observer = observer.clone();
+            tokio::task::spawn_blocking(move || read_small(&path, expected, &*observer))
+                .await
+                .map_err(|e| FileError::Local(format!("file reader failed: {e}")))??
+        };
+        if let Some(data) = small {
+            return Ok(writer
+                .write_in_memory(opts, Bytes::from(data), progress)
+                .await?);
+        }
+        // It grew past the small-file size since it was listed: stream it.
+    }
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let splitter = opts.new_splitter();

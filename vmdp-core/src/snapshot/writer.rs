@@ -24,6 +24,8 @@ use crate::{Error, Result};
 
 /// Memory accounting unit for chunks in flight.
 const UNIT: usize = 64 * 1024;
+/// Objects up to this size are stored chunk after chunk in the calling task.
+pub(crate) const INLINE_OBJECT: usize = 256 << 10;
 
 /// Stores chunks and small objects in a repository; shared by every upload of a snapshot.
 ///
@@ -212,18 +214,33 @@ impl Writer {
         opts: &WriterOptions,
         data: Bytes,
     ) -> Result<WrittenObject> {
-        let mut chunks = ChunkSet::new(self.clone(), opts, None);
+        self.write_in_memory(opts, data, None).await
+    }
+
+    /// [`Writer::write_bytes`] with checkpoint slots: small objects (a directory, a
+    /// small file) are stored without a task per chunk, which costs more than the
+    /// store itself.
+    pub async fn write_in_memory(
+        self: &Arc<Self>,
+        opts: &WriterOptions,
+        data: Bytes,
+        progress: Option<Arc<ChunkProgress>>,
+    ) -> Result<WrittenObject> {
+        let mut chunks = ChunkSet::new(self.clone(), opts, progress);
+        let inline = data.len() <= INLINE_OBJECT;
         let mut splitter = opts.new_splitter();
         let mut pos = 0;
-        while pos < data.len() {
+        while pos < data.len() || chunks.is_empty() {
             let n = splitter
                 .next_boundary(&data[pos..])
                 .unwrap_or(data.len() - pos);
-            chunks.push(data.slice(pos..pos + n)).await?;
+            let chunk = data.slice(pos..pos + n);
+            if inline {
+                chunks.store_now(chunk).await?;
+            } else {
+                chunks.push(chunk).await?;
+            }
             pos += n;
-        }
-        if chunks.is_empty() {
-            chunks.push(Bytes::new()).await?;
         }
         chunks.finish().await
     }
@@ -323,6 +340,29 @@ impl ChunkSet {
             }
         }
         Ok(())
+    }
+
+    /// Stores the next chunk in this task (for small objects: no task to spawn).
+    pub async fn store_now(&mut self, chunk: Bytes) -> Result<()> {
+        let len = chunk.len();
+        let slot = self.index.reserve(len as u64);
+        if let Some(p) = &self.progress {
+            p.lock().push((len as u64, None));
+        }
+        let w = self.writer.clone();
+        let units = u32::try_from(len.div_ceil(UNIT).max(1))
+            .unwrap_or(u32::MAX)
+            .min(w.capacity);
+        let permit = w
+            .inflight
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|e| Error::Repository(e.to_string()))?;
+        let (prefix, comp) = (self.opts.prefix(), self.opts.compression());
+        let id = w.put_chunk(prefix, chunk, comp).await;
+        drop(permit);
+        self.fill(Ok(id.map(|id| (slot, id))))
     }
 
     /// Stores the next chunk (in the background once memory allows it).
