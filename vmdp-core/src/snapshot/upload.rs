@@ -485,42 +485,54 @@ impl Uploader {
             }
         };
         let single = ranges.len() == 1;
-        let mut written: Vec<WrittenObject> = Vec::with_capacity(ranges.len());
-        for (offset, limit, part_name) in ranges {
-            let chunks = Arc::new(ChunkProgress::default());
-            let key = state.register(Inflight::File(Arc::new(InflightFile {
-                name: part_name,
-                meta: entry.clone(),
-                opts: opts.clone(),
-                chunks: chunks.clone(),
-            })));
-            let src = Source {
-                path: path.to_path_buf(),
-                offset,
-                limit,
-                expected: limit.unwrap_or_else(|| listed.saturating_sub(offset)),
+        // Parts (files above `parallelUploadAboveSize`) are read and stored
+        // concurrently, as in kopia, at most `parallel` at a time.
+        let gate = Arc::new(Semaphore::new(self.settings.parallel.max(1)));
+        let mut parts = JoinSet::new();
+        let mut written: Vec<Option<WrittenObject>> = vec![None; ranges.len()];
+        for (i, (offset, limit, part_name)) in ranges.into_iter().enumerate() {
+            let (u, state, opts, entry) =
+                (self.clone(), state.clone(), opts.clone(), entry.clone());
+            let (path, gate) = (path.to_path_buf(), gate.clone());
+            let part = async move {
+                let _turn = gate.acquire_owned().await;
+                let chunks = Arc::new(ChunkProgress::default());
+                let key = state.register(Inflight::File(Arc::new(InflightFile {
+                    name: part_name,
+                    meta: entry,
+                    opts: opts.clone(),
+                    chunks: chunks.clone(),
+                })));
+                let src = Source {
+                    path,
+                    offset,
+                    limit,
+                    expected: limit.unwrap_or_else(|| listed.saturating_sub(offset)),
+                };
+                let observer = Arc::new(Observer(u.clone()));
+                let result = upload_object(&u.writer, src, &opts, observer, Some(chunks)).await;
+                state.unregister(key);
+                result
             };
-            let observer = Arc::new(Observer(self.clone()));
-            let result = upload_object(&self.writer, src, &opts, observer, Some(chunks)).await;
-            state.unregister(key);
-            match result {
-                Ok(obj) => {
-                    inc(&self.stats.file_count, 1);
-                    self.stats
-                        .total_size
-                        .fetch_add(i64::try_from(obj.length).unwrap_or(0), Ordering::Relaxed);
-                    written.push(obj);
+            if single {
+                // The common case: no task to spawn.
+                let result = part.await;
+                if let Some(failed) = self.part_done(&mut written[i], result)? {
+                    return Ok(failed);
                 }
-                Err(FileError::Local(message)) => {
-                    return Ok(Outcome::Failed {
-                        message,
-                        ignored: false,
-                    });
-                }
-                Err(FileError::Cancelled) => return Ok(Outcome::Skipped),
-                Err(FileError::Repo(e)) => return Err(e),
+            } else {
+                parts.spawn(async move { (i, part.await) });
             }
         }
+        while let Some(done) = parts.join_next().await {
+            let (i, result) =
+                done.map_err(|e| Error::Repository(format!("file part upload failed: {e}")))?;
+            // Returning drops the other parts (their tasks are aborted).
+            if let Some(failed) = self.part_done(&mut written[i], result)? {
+                return Ok(failed);
+            }
+        }
+        let written: Vec<WrittenObject> = written.into_iter().flatten().collect();
         let length: u64 = written.iter().map(|w| w.length).sum();
         let oid = if single {
             written[0].id
@@ -535,6 +547,31 @@ impl Uploader {
         let mut de = entry.dir_entry(oid.to_string());
         de.size = i64::try_from(length).unwrap_or(i64::MAX);
         Ok(Outcome::Entry(de))
+    }
+
+    /// Records one uploaded part (counted as a file, as kopia does) into `slot`, or
+    /// returns the outcome that ends the file's upload.
+    fn part_done(
+        &self,
+        slot: &mut Option<WrittenObject>,
+        result: std::result::Result<WrittenObject, FileError>,
+    ) -> Result<Option<Outcome>> {
+        match result {
+            Ok(obj) => {
+                inc(&self.stats.file_count, 1);
+                self.stats
+                    .total_size
+                    .fetch_add(i64::try_from(obj.length).unwrap_or(0), Ordering::Relaxed);
+                *slot = Some(obj);
+                Ok(None)
+            }
+            Err(FileError::Local(message)) => Ok(Some(Outcome::Failed {
+                message,
+                ignored: false,
+            })),
+            Err(FileError::Cancelled) => Ok(Some(Outcome::Skipped)),
+            Err(FileError::Repo(e)) => Err(e),
+        }
     }
 
     /// Uploads a single-file source; `Ok(Err(message))` when the file cannot be read.
