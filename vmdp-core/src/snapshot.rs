@@ -5,6 +5,8 @@
 
 mod checkpoint;
 mod estimate;
+#[cfg(test)]
+mod failure_tests;
 mod file;
 mod local;
 mod policy_tree;
