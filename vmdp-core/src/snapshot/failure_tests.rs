@@ -120,6 +120,9 @@ async fn repository_failure_fails_the_snapshot_and_saves_no_manifest() {
     }
 }
 
+/// `FileDone` events by path: how many, and the first one's `cached` and `bytes`.
+type DoneEvents = HashMap<String, (u32, bool, u64)>;
+
 /// Every file and symlink is reported done exactly once, uploaded or cached
 /// (kopia's `FinishedFile`); directories are not.
 #[cfg(unix)]
@@ -136,7 +139,7 @@ async fn each_file_and_symlink_is_reported_done_once() {
         "sub/deeper/x",
     ];
     for (round, cached) in [(1, false), (2, true)] {
-        let seen: Arc<Mutex<HashMap<String, (u32, bool, u64)>>> = Arc::default();
+        let seen: Arc<Mutex<DoneEvents>> = Arc::default();
         let s2 = seen.clone();
         let sink: SharedProgress = Arc::new(move |e: Progress<'_>| {
             if let Progress::FileDone {
