@@ -142,6 +142,10 @@ pub struct PasswordArgs {
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
     /// Back up one or more directories or files.
+    ///
+    /// After each backup the source's retention policy (set with `kopia policy
+    /// set`) is applied, as `kopia snapshot create` does: backups it does not
+    /// keep are deleted and listed in the output.
     #[command(after_help = "Examples:
   vmdp backup create /etc/myapp
   vmdp backup create /var/log/app /srv/data --description nightly --json")]

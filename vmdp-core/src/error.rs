@@ -101,4 +101,29 @@ impl Error {
             }
         )
     }
+
+    /// The same error with `ctx` (what was being done) in front of its message,
+    /// keeping its kind, so callers can still match on it. Errors whose message
+    /// is a fixed sentence or names its own object are returned unchanged.
+    pub fn context(self, ctx: &str) -> Error {
+        match self {
+            Error::AccessDenied(m) => Error::AccessDenied(format!("{ctx}: {m}")),
+            Error::Corrupt(m) => Error::Corrupt(format!("{ctx}: {m}")),
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{ctx}: {m}")),
+            Error::Transport { message, retryable } => Error::Transport {
+                message: format!("{ctx}: {message}"),
+                retryable,
+            },
+            Error::Repository(m) => Error::Repository(format!("{ctx}: {m}")),
+            Error::Unsupported(m) => Error::Unsupported(format!("{ctx}: {m}")),
+            Error::Protocol(m) => Error::Protocol(format!("{ctx}: {m}")),
+            Error::ContentNotFound(id) => {
+                Error::Repository(format!("{ctx}: content {id} not found in the repository"))
+            }
+            Error::ManifestNotFound(id) => {
+                Error::Repository(format!("{ctx}: manifest {id} not found"))
+            }
+            e => e,
+        }
+    }
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use kopia_proto::ids::ContentId;
+use kopia_proto::manifest::SourceInfo;
 
-use crate::Result;
+use crate::{Error, Result};
 
 pub use memory::MemoryRepository;
 
@@ -100,6 +101,25 @@ pub trait Repository: Send + Sync {
 
     /// Deletes a manifest.
     async fn delete_manifest(&self, id: &str) -> Result<()>;
+
+    /// Applies the retention policy of `source` to its snapshots (kopia's
+    /// `policy.ApplyRetentionPolicy`, which `kopia snapshot create` runs after
+    /// saving each snapshot): snapshot manifests the policy does not keep are
+    /// deleted when `really_delete` (durable at the next flush). Returns the IDs
+    /// of the expired snapshots, deleted or not.
+    ///
+    /// The default fails with [`Error::Unsupported`]: evaluating retention rules
+    /// in the client is not implemented, only asking a kopia server to do it.
+    async fn apply_retention_policy(
+        &self,
+        source: &SourceInfo,
+        really_delete: bool,
+    ) -> Result<Vec<ManifestId>> {
+        let _ = really_delete;
+        Err(Error::Unsupported(format!(
+            "applying the retention policy of {source} in the client is not implemented"
+        )))
+    }
 
     /// Ends the connection cleanly (waits for outstanding requests, releases
     /// server sessions). Does not replace [`Repository::flush`]. Later calls on

@@ -5,6 +5,8 @@
 
 mod checkpoint;
 mod estimate;
+#[cfg(test)]
+mod failure_tests;
 mod file;
 mod local;
 mod policy_tree;
@@ -113,6 +115,9 @@ pub struct CreateOutcome {
     pub deduplicated_bytes: u64,
     /// Checkpoint manifests written during the run.
     pub checkpoints: u32,
+    /// Snapshots of the source deleted by its retention policy after this one was
+    /// saved (empty when it was not saved).
+    pub expired: Vec<ManifestId>,
 }
 
 impl CreateOutcome {
@@ -164,7 +169,12 @@ pub fn source_info(path: &Path, opts: &CreateOptions) -> Result<SourceInfo> {
 /// Unreadable entries are recorded in the directory summaries and counted in the
 /// outcome; the snapshot goes on. On cancellation the manifest is saved with
 /// `incomplete: "canceled"` (never as complete). Errors reading the source root or
-/// from the repository fail the whole operation.
+/// from the repository fail the whole operation, and no snapshot manifest is saved.
+///
+/// After the manifest is saved, the source's retention policy is applied and the
+/// snapshots it expires are deleted ([`CreateOutcome::expired`]), as kopia does
+/// (it has no option to skip that). When that fails the new snapshot is kept and
+/// flushed, and the error is returned.
 pub async fn create(
     repo: Arc<dyn Repository>,
     source: &Path,
@@ -326,13 +336,33 @@ pub async fn create(
     let identical = prev_manifests
         .first()
         .is_some_and(|p| p.root_object_id() == manifest.root_object_id());
+    // Asynchronous writes (server) report failures at a flush: make the data durable,
+    // and learn of any failed write, before a manifest can refer to it.
+    repo.flush()
+        .await
+        .map_err(|e| e.context("cannot store the snapshot's data"))?;
     let manifest_id = if ignore_identical && identical {
         tracing::info!("not saving snapshot: nothing changed since the previous snapshot");
         None
     } else {
-        Some(save_manifest(&*repo, &manifest).await?)
+        Some(
+            save_manifest(&*repo, &manifest)
+                .await
+                .map_err(|e| e.context("cannot save the snapshot manifest"))?,
+        )
+    };
+    // As kopia's `snapshot create`: retention runs only after a snapshot was saved,
+    // and the session is flushed even when it fails (the new snapshot stays).
+    let retention = match manifest_id {
+        Some(_) => repo.apply_retention_policy(&si, true).await,
+        None => Ok(Vec::new()),
     };
     repo.flush().await?;
+    let expired =
+        retention.map_err(|e| e.context(&format!("unable to apply retention policy to {si}")))?;
+    if !expired.is_empty() {
+        tracing::info!(source = %si, count = expired.len(), "deleted expired snapshots");
+    }
     if let Some(id) = &manifest_id {
         manifest.id = id.clone();
     }
@@ -346,6 +376,7 @@ pub async fn create(
         uploaded_contents: c.uploaded_contents.load(Ordering::Relaxed),
         deduplicated_bytes: c.deduplicated_bytes.load(Ordering::Relaxed),
         checkpoints,
+        expired,
     })
 }
 

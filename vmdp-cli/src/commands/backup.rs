@@ -53,6 +53,14 @@ pub async fn create(g: &GlobalArgs, s: &Session, a: CreateArgs) -> CmdResult {
                     String::new()
                 }
             );
+            if !outcome.expired.is_empty() {
+                println!(
+                    "Deleted {} expired backup(s) of {} by retention policy: {}.",
+                    outcome.expired.len(),
+                    m.source,
+                    outcome.expired.join(", ")
+                );
+            }
         }
         let mut v = snapshot_json(&m);
         v["upload"] = json!({
@@ -63,6 +71,7 @@ pub async fn create(g: &GlobalArgs, s: &Session, a: CreateArgs) -> CmdResult {
             "ignoredErrors": outcome.ignored_error_count,
             "checkpoints": outcome.checkpoints,
         });
+        v["retention"] = json!({ "deleted": outcome.expired });
         results.push(v);
     }
     if g.json {

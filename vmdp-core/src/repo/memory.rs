@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use kopia_proto::hashing::HashFunction;
 use kopia_proto::ids::ContentId;
+use kopia_proto::manifest::SourceInfo;
 
 use super::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
 use crate::{Error, Result};
@@ -14,7 +15,10 @@ use crate::{Error, Result};
 /// A repository held in memory: contents by ID and manifests by ID.
 ///
 /// Behaves like a kopia repository for IDs (same keyed hash), so code tested
-/// against it computes the same object IDs as against a real server.
+/// against it computes the same object IDs as against a real server. It does
+/// not evaluate retention policies: [`Repository::apply_retention_policy`]
+/// records the request ([`MemoryRepository::retention_requests`]) and expires
+/// nothing, as if every snapshot were kept.
 pub struct MemoryRepository {
     params: RepoParameters,
     hasher: HashFunction,
@@ -26,6 +30,7 @@ struct State {
     contents: HashMap<ContentId, Bytes>,
     manifests: HashMap<ManifestId, ManifestEntry>,
     clock: i64,
+    retention_requests: Vec<(SourceInfo, bool)>,
 }
 
 impl MemoryRepository {
@@ -54,6 +59,11 @@ impl MemoryRepository {
     /// Stores `data` under `id` without hashing it (to simulate a corrupt content).
     pub fn put_raw_content(&self, id: ContentId, data: Bytes) {
         self.lock().contents.insert(id, data);
+    }
+
+    /// Every `apply_retention_policy` call so far: the source and `really_delete`.
+    pub fn retention_requests(&self) -> Vec<(SourceInfo, bool)> {
+        self.lock().retention_requests.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -141,6 +151,17 @@ impl Repository for MemoryRepository {
             .collect();
         found.sort_by_key(|m| m.mod_time_nanos);
         Ok(found)
+    }
+
+    async fn apply_retention_policy(
+        &self,
+        source: &SourceInfo,
+        really_delete: bool,
+    ) -> Result<Vec<ManifestId>> {
+        self.lock()
+            .retention_requests
+            .push((source.clone(), really_delete));
+        Ok(Vec::new())
     }
 
     async fn delete_manifest(&self, id: &str) -> Result<()> {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use kopia_proto::hashing::HashFunction;
 use kopia_proto::ids::ContentId;
+use kopia_proto::manifest::SourceInfo;
 use kopia_proto::session::{
     FIND_MANIFESTS_PAGE_SIZE, ManifestEntryMetadata, SessionCredentials, SessionError,
     SessionRequest, SessionResponse,
@@ -156,33 +157,6 @@ impl ServerRepository {
     /// Number of writes whose answer has not arrived yet.
     pub fn outstanding_writes(&self) -> usize {
         self.inner.writes.outstanding()
-    }
-
-    /// Asks the server to apply the retention policy to this identity's source
-    /// `source_path`, deleting expired snapshots when `really_delete` (durable at
-    /// flush). Returns the IDs of the snapshot manifests (to be) deleted.
-    pub async fn apply_retention_policy(
-        &self,
-        source_path: &str,
-        really_delete: bool,
-    ) -> Result<Vec<ManifestId>> {
-        self.check_writable("apply retention policy")?;
-        let ctx = format!("apply retention policy to {source_path}");
-        let resp = self
-            .send_once(
-                |id| {
-                    Ok(SessionRequest::apply_retention_policy(
-                        id,
-                        source_path,
-                        really_delete,
-                    ))
-                },
-                really_delete,
-                &ctx,
-            )
-            .await?;
-        resp.into_apply_retention_policy()
-            .map_err(|e| session_error(e, &ctx))
     }
 
     fn current(&self) -> Result<Arc<Session>> {
@@ -547,6 +521,41 @@ impl Repository for ServerRepository {
             |e| session_error(e, ctx),
         )
         .await
+    }
+
+    /// Asks the server to apply the retention policy (kopia's client does the
+    /// same for its own sources). The server evaluates it for this connection's
+    /// identity, so sources of other users or hosts are refused here.
+    async fn apply_retention_policy(
+        &self,
+        source: &SourceInfo,
+        really_delete: bool,
+    ) -> Result<Vec<ManifestId>> {
+        self.check_writable("apply retention policy")?;
+        let identity = self.inner.creds.identity();
+        if format!("{}@{}", source.user_name, source.host) != identity {
+            return Err(Error::Unsupported(format!(
+                "applying the retention policy of {source} as {identity}: the server only \
+                 applies it to the connected user's own sources"
+            )));
+        }
+        let ctx = format!("apply retention policy to {source}");
+        let _change = really_delete.then(|| self.inner.writes.begin_change());
+        let resp = self
+            .send_once(
+                |id| {
+                    Ok(SessionRequest::apply_retention_policy(
+                        id,
+                        &source.path,
+                        really_delete,
+                    ))
+                },
+                really_delete,
+                &ctx,
+            )
+            .await?;
+        resp.into_apply_retention_policy()
+            .map_err(|e| session_error(e, &ctx))
     }
 
     async fn close(&self) -> Result<()> {

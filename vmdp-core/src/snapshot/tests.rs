@@ -8,7 +8,7 @@ use super::*;
 use crate::progress::{NoProgress, Progress};
 use crate::repo::{MemoryRepository, RepoParameters};
 
-fn repo() -> Arc<MemoryRepository> {
+pub(super) fn repo() -> Arc<MemoryRepository> {
     Arc::new(
         MemoryRepository::new(RepoParameters {
             hash_function: "BLAKE2B-256-128".into(),
@@ -20,7 +20,7 @@ fn repo() -> Arc<MemoryRepository> {
     )
 }
 
-fn data(n: usize, seed: u64) -> Vec<u8> {
+pub(super) fn data(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
@@ -32,7 +32,7 @@ fn data(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn tree() -> tempfile::TempDir {
+pub(super) fn tree() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     std::fs::write(d.join("a.txt"), b"alpha").unwrap();
@@ -47,7 +47,7 @@ fn tree() -> tempfile::TempDir {
     t
 }
 
-async fn run(
+pub(super) async fn run(
     r: &Arc<MemoryRepository>,
     path: &std::path::Path,
     opts: CreateOptions,
@@ -58,7 +58,7 @@ async fn run(
     create(dynrepo, path, opts, progress, cancel).await.unwrap()
 }
 
-fn opts() -> CreateOptions {
+pub(super) fn opts() -> CreateOptions {
     CreateOptions::new("h", "u")
 }
 

@@ -353,7 +353,7 @@ impl Uploader {
                             u.upload_file(&path, &rel, &entry, child_node.effective(), &state)
                                 .await?
                         } else {
-                            u.upload_symlink(&path, &entry, child_node.effective())
+                            u.upload_symlink(&path, &rel, &entry, child_node.effective())
                                 .await?
                         };
                         drop(permit);
@@ -420,10 +420,12 @@ impl Uploader {
         })
     }
 
-    /// Uploads a symlink's target as a small object.
+    /// Uploads a symlink's target as a small object. Reported as one
+    /// [`Progress::FileDone`], like a cached symlink (kopia's `FinishedFile`).
     async fn upload_symlink(
         &self,
         path: &Path,
+        rel: &Path,
         entry: &LocalEntry,
         policy: &NodePolicy,
     ) -> Result<Outcome> {
@@ -447,6 +449,11 @@ impl Uploader {
         let obj = self.writer.write_bytes(&opts, bytes).await?;
         let mut de = entry.dir_entry(obj.id.to_string());
         de.size = i64::try_from(obj.length).unwrap_or(i64::MAX);
+        self.progress.report(Progress::FileDone {
+            path: rel,
+            bytes: obj.length,
+            cached: false,
+        });
         Ok(Outcome::Entry(de))
     }
 
