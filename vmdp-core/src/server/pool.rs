@@ -311,6 +311,10 @@ impl StreamPool {
     ) -> Result<(Arc<Session>, Pending)> {
         let mut session = self.session(i)?;
         for _ in 0..=RETRIES {
+            if session.is_broken() {
+                // Replace it first: marking it dirty would report a loss that is not.
+                session = self.reconnect(i, &session).await?;
+            }
             if changes_state {
                 session.mark_dirty();
             }
