@@ -19,6 +19,12 @@
 //! Limitation: writes are not resumed after a stream breaks; the next
 //! [`flush`](crate::Repository::flush) then fails with a retryable error saying
 //! that changes since the previous flush may be lost.
+//!
+//! With several streams, the order "content streams before the manifest
+//! stream" holds for explicit flushes. The server also flushes a session on
+//! its own when the stream ends (close, or best effort when it breaks), which
+//! the client cannot order; [`close`](crate::Repository::close) ends the
+//! content streams before the manifest stream for that reason.
 
 pub mod fingerprint;
 pub mod tls;
