@@ -10,13 +10,21 @@
 //!
 //! Modules: [`fingerprint`] (pin parsing), [`url`] (server addresses), [`tls`]
 //! (pin verifier and connector), `session` (one stream, routing by request ID),
-//! `writes` (asynchronous writes, byte budget), `errors` (status and session
-//! error mapping), `options` ([`ServerOptions`], [`ServerStatus`]) and
-//! `repository` ([`ServerRepository`]).
+//! `pool` (a few streams on the one connection: lazy opening, routing of
+//! unflushed contents and manifests, flush order, reconnects), `writes`
+//! (asynchronous writes, byte budget), `errors` (status and session error
+//! mapping), `options` ([`ServerOptions`], [`ServerStatus`]) and `repository`
+//! ([`ServerRepository`]).
 //!
-//! Limitation: writes are not resumed after the stream breaks; the next
+//! Limitation: writes are not resumed after a stream breaks; the next
 //! [`flush`](crate::Repository::flush) then fails with a retryable error saying
 //! that changes since the previous flush may be lost.
+//!
+//! With several streams, the order "content streams before the manifest
+//! stream" holds for explicit flushes. The server also flushes a session on
+//! its own when the stream ends (close, or best effort when it breaks), which
+//! the client cannot order; [`close`](crate::Repository::close) ends the
+//! content streams before the manifest stream for that reason.
 
 pub mod fingerprint;
 pub mod tls;
@@ -24,12 +32,13 @@ pub mod url;
 
 mod errors;
 mod options;
+mod pool;
 mod repository;
 mod session;
 mod writes;
 
 pub use fingerprint::Fingerprint;
-pub use options::{ServerOptions, ServerStatus};
+pub use options::{DEFAULT_STREAMS, ServerOptions, ServerStatus};
 pub use repository::ServerRepository;
 pub use url::ServerUrl;
 pub use writes::DEFAULT_WRITE_BUDGET;

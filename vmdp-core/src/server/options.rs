@@ -3,6 +3,10 @@
 
 use super::writes::DEFAULT_WRITE_BUDGET;
 
+/// Default number of session streams per connection (kopia's CLI uses two
+/// for a writing command).
+pub const DEFAULT_STREAMS: usize = 2;
+
 /// How to reach and authenticate to a kopia server.
 #[derive(Clone)]
 pub struct ServerOptions {
@@ -23,10 +27,14 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Bound on the bytes of unanswered writes ([`DEFAULT_WRITE_BUDGET`]).
     pub write_budget: usize,
+    /// Most session streams to open on the connection ([`DEFAULT_STREAMS`];
+    /// 0 counts as 1). Each new stream costs the server one scrypt derivation
+    /// (about 64 MiB), so extra streams open only when requests run concurrently.
+    pub streams: usize,
 }
 
 impl ServerOptions {
-    /// Options with an empty purpose, read-write, default write budget.
+    /// Options with an empty purpose, read-write, default write budget and streams.
     pub fn new(
         url: impl Into<String>,
         fingerprint: Option<String>,
@@ -43,6 +51,7 @@ impl ServerOptions {
             purpose: String::new(),
             read_only: false,
             write_budget: DEFAULT_WRITE_BUDGET,
+            streams: DEFAULT_STREAMS,
         }
     }
 }
@@ -57,6 +66,8 @@ impl std::fmt::Debug for ServerOptions {
             .field("password", &"<redacted>")
             .field("purpose", &self.purpose)
             .field("read_only", &self.read_only)
+            .field("write_budget", &self.write_budget)
+            .field("streams", &self.streams)
             .finish()
     }
 }

@@ -1,7 +1,6 @@
 //! [`ServerRepository`]: the [`Repository`] trait over a kopia server session.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,30 +12,31 @@ use kopia_proto::session::{
     FIND_MANIFESTS_PAGE_SIZE, ManifestEntryMetadata, SessionCredentials, SessionError,
     SessionRequest, SessionResponse,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use super::errors::{session_error, transport_error};
 use super::fingerprint::Fingerprint;
 use super::options::{ServerOptions, ServerStatus};
-use super::session::{Pending, SendError, Session};
+use super::pool::{MANIFEST_STREAM, StreamPool};
+use super::session::Pending;
 use super::tls;
 use super::url::ServerUrl;
 use super::writes::WriteTracker;
 use crate::repo::{ContentInfo, Labels, ManifestEntry, ManifestId, RepoParameters, Repository};
 use crate::{Error, Result};
 
-/// Attempts to re-establish a broken stream (kopia: 10, 100 ms × 1.5ⁿ, ≤ 32 s).
-const RECONNECT_ATTEMPTS: u32 = 10;
-/// Times an idempotent read is re-sent after `STREAM_BROKEN`.
-const READ_RETRIES: u32 = 3;
-
 /// A repository reached through a kopia server.
 ///
-/// Cheap to clone (`Arc` inside), `Send + Sync`. All requests are multiplexed
-/// on one session stream (so reads see this client's unflushed writes, as in
-/// kopia's write sessions) and pipelined. Idempotent reads are re-sent on a new
-/// stream after the stream breaks; writes are not, and a flush after a break
-/// reports that unflushed writes may be lost.
+/// Cheap to clone (`Arc` inside), `Send + Sync`. Requests are pipelined on a
+/// small pool of session streams sharing one HTTP/2 connection
+/// ([`ServerOptions::streams`]; extra streams are opened only when requests
+/// run concurrently). Each stream is its own server-side write session, so
+/// reads of an unflushed content go to the stream that wrote it, manifest
+/// requests all go to the first stream, and a flush flushes the other streams
+/// before the first one (a snapshot manifest never becomes durable before its
+/// contents). Idempotent reads are re-sent on a new stream after their stream
+/// breaks; writes are not, and the next flush reports that unflushed writes
+/// may be lost.
 #[derive(Clone)]
 pub struct ServerRepository {
     inner: Arc<Inner>,
@@ -45,18 +45,12 @@ pub struct ServerRepository {
 struct Inner {
     url: ServerUrl,
     fingerprint: Option<Fingerprint>,
-    creds: SessionCredentials,
-    purpose: String,
+    identity: String,
     read_only: bool,
-    channel: Channel,
     params: RepoParameters,
     hasher: HashFunction,
-    session: Mutex<Arc<Session>>,
-    reconnect: tokio::sync::Mutex<()>,
+    pool: Arc<StreamPool>,
     writes: Arc<WriteTracker>,
-    /// Set when a stream broke with unflushed changes; reported by the next flush.
-    lost: Mutex<Option<String>>,
-    closed: AtomicBool,
 }
 
 impl ServerRepository {
@@ -88,15 +82,17 @@ impl ServerRepository {
             .connect_with_connector(tls::connector(url.clone(), tls_config))
             .await
             .map_err(|e| transport_error(&e, url.as_str()))?;
-        let session = Session::open(
-            channel.clone(),
-            &creds,
-            &options.purpose,
+        let identity = creds.identity();
+        let pool = StreamPool::open(
+            channel,
+            creds,
+            options.purpose,
             options.read_only,
-            url.as_str(),
+            url.clone(),
+            options.streams,
         )
         .await?;
-        let p = session.params();
+        let p = pool.params();
         let params = RepoParameters {
             hash_function: p.hash_function.clone(),
             hmac_secret: p.hmac_secret.to_vec(),
@@ -110,22 +106,17 @@ impl ServerRepository {
                     params.hash_function
                 ))
             })?;
-        tracing::debug!(server = %url, identity = %creds.identity(), "session established");
+        tracing::debug!(server = %url, %identity, "session established");
         Ok(ServerRepository {
             inner: Arc::new(Inner {
                 url,
                 fingerprint,
-                creds,
-                purpose: options.purpose,
+                identity,
                 read_only: options.read_only,
-                channel,
                 params,
                 hasher,
-                session: Mutex::new(session),
-                reconnect: tokio::sync::Mutex::new(()),
+                pool,
                 writes: Arc::new(WriteTracker::new(options.write_budget)),
-                lost: Mutex::new(None),
-                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -135,7 +126,7 @@ impl ServerRepository {
         let i = &self.inner;
         ServerStatus {
             url: i.url.to_string(),
-            identity: i.creds.identity(),
+            identity: i.identity.clone(),
             fingerprint: i.fingerprint.map(|f| f.to_string()),
             hash_function: i.params.hash_function.clone(),
             splitter: i.params.splitter.clone(),
@@ -151,7 +142,7 @@ impl ServerRepository {
 
     /// The identity `user@host` this client authenticates as.
     pub fn identity(&self) -> String {
-        self.inner.creds.identity()
+        self.inner.identity.clone()
     }
 
     /// Number of writes whose answer has not arrived yet.
@@ -159,18 +150,16 @@ impl ServerRepository {
         self.inner.writes.outstanding()
     }
 
-    fn current(&self) -> Result<Arc<Session>> {
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(Error::InvalidInput(
-                "the repository connection was closed".into(),
-            ));
-        }
-        Ok(self
-            .inner
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone())
+    /// Number of session streams currently open (at most [`ServerOptions::streams`];
+    /// extra streams open only when requests run concurrently).
+    pub fn open_streams(&self) -> usize {
+        self.inner.pool.open_streams()
+    }
+
+    /// Requests sent on each stream so far (index 0: the stream that carries
+    /// the manifest requests), for diagnostics.
+    pub fn requests_per_stream(&self) -> Vec<u64> {
+        self.inner.pool.requests_sent()
     }
 
     fn check_writable(&self, what: &str) -> Result<()> {
@@ -180,118 +169,6 @@ impl ServerRepository {
             )));
         }
         Ok(())
-    }
-
-    /// Replaces the broken session `broken` by a new one (once, however many
-    /// callers noticed the break) and returns the current session.
-    async fn reconnect(&self, broken: &Arc<Session>) -> Result<Arc<Session>> {
-        let _guard = self.inner.reconnect.lock().await;
-        let cur = self.current()?;
-        if !Arc::ptr_eq(&cur, broken) && !cur.is_broken() {
-            return Ok(cur);
-        }
-        if cur.is_dirty() {
-            let mut lost = self.inner.lost.lock().unwrap_or_else(|p| p.into_inner());
-            lost.get_or_insert_with(|| {
-                "the session stream broke before changes since the last flush were flushed".into()
-            });
-        }
-        let mut delay = Duration::from_millis(100);
-        let mut attempt = 0;
-        let session = loop {
-            attempt += 1;
-            match Session::open(
-                self.inner.channel.clone(),
-                &self.inner.creds,
-                &self.inner.purpose,
-                self.inner.read_only,
-                self.inner.url.as_str(),
-            )
-            .await
-            {
-                Ok(s) => break s,
-                Err(e) if !e.is_retryable() || attempt >= RECONNECT_ATTEMPTS => return Err(e),
-                Err(e) => {
-                    tracing::debug!(attempt, error = %e, "re-establishing the session failed");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay.mul_f64(1.5)).min(Duration::from_secs(32));
-                }
-            }
-        };
-        let p = session.params();
-        if p.hash_function != self.inner.params.hash_function
-            || p.hmac_secret.as_ref() != self.inner.params.hmac_secret.as_slice()
-        {
-            return Err(Error::Protocol(
-                "the server's repository parameters changed on reconnect (different repository?)"
-                    .into(),
-            ));
-        }
-        *self.inner.session.lock().unwrap_or_else(|p| p.into_inner()) = session.clone();
-        Ok(session)
-    }
-
-    /// Sends a request; if the current stream is already broken (nothing was
-    /// sent), re-establishes it and sends on the new one.
-    async fn send(
-        &self,
-        build: impl Fn(i64) -> std::result::Result<SessionRequest, SessionError>,
-        changes_state: bool,
-        ctx: &str,
-    ) -> Result<(Arc<Session>, Pending)> {
-        let mut session = self.current()?;
-        for _ in 0..=READ_RETRIES {
-            if changes_state {
-                session.mark_dirty();
-            }
-            match session.send(&build).await {
-                Ok(p) => return Ok((session, p)),
-                Err(SendError::Invalid(e)) => return Err(session_error(e, ctx)),
-                Err(SendError::Broken(_)) => session = self.reconnect(&session).await?,
-            }
-        }
-        Err(Error::Transport {
-            message: format!("{ctx}: the session stream keeps breaking"),
-            retryable: true,
-        })
-    }
-
-    /// Sends a non-idempotent request and waits for its single answer (no retry).
-    async fn send_once(
-        &self,
-        build: impl Fn(i64) -> std::result::Result<SessionRequest, SessionError>,
-        changes_state: bool,
-        ctx: &str,
-    ) -> Result<SessionResponse> {
-        let (_, mut pending) = self.send(build, changes_state, ctx).await?;
-        pending.next().await.map_err(|e| session_error(e, ctx))
-    }
-
-    /// Runs an idempotent read, re-sending it on a new stream after `STREAM_BROKEN`.
-    /// `finish` consumes the answer(s); `map` turns a final session error into [`Error`].
-    async fn read<T, F>(
-        &self,
-        build: impl Fn(i64) -> SessionRequest,
-        finish: F,
-        map: impl Fn(SessionError) -> Error,
-    ) -> Result<T>
-    where
-        F: AsyncFnMut(&mut Pending) -> std::result::Result<T, SessionError>,
-    {
-        let mut finish = finish;
-        let mut attempt = 0;
-        loop {
-            let (session, mut pending) = self.send(|id| Ok(build(id)), false, "").await?;
-            match finish(&mut pending).await {
-                Err(e @ SessionError::StreamBroken { .. }) if attempt < READ_RETRIES => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "retrying read on a new session stream");
-                    self.reconnect(&session).await?;
-                }
-                Err(e) => return Err(map(e)),
-                Ok(v) => return Ok(v),
-            }
-        }
     }
 
     fn local_id(&self, prefix: Option<u8>, data: &[u8]) -> Result<ContentId> {
@@ -350,8 +227,10 @@ impl Repository for ServerRepository {
     async fn content_info(&self, id: &ContentId) -> Result<Option<ContentInfo>> {
         self.inner.writes.wait_for(id).await;
         let ctx = format!("get info of content {id}");
-        let r = self
+        let pool = &self.inner.pool;
+        let r = pool
             .read(
+                pool.pick(Some(id)),
                 |rid| SessionRequest::get_content_info(rid, id),
                 async |p: &mut Pending| p.next().await?.into_get_content_info(),
                 |e| match e {
@@ -370,8 +249,10 @@ impl Repository for ServerRepository {
     async fn get_content(&self, id: &ContentId) -> Result<Bytes> {
         self.inner.writes.wait_for(id).await;
         let ctx = format!("get content {id}");
-        let data = self
+        let pool = &self.inner.pool;
+        let data = pool
             .read(
+                pool.pick(Some(id)),
                 |rid| SessionRequest::get_content(rid, id),
                 async |p: &mut Pending| p.next().await?.into_get_content(),
                 |e| match e {
@@ -406,8 +287,13 @@ impl Repository for ServerRepository {
         let id = self.local_id(prefix, &data)?;
         let guard = self.inner.writes.begin(id, data.len()).await;
         let ctx = format!("write content {id}");
-        let (_, mut pending) = self
+        let pool = &self.inner.pool;
+        // A rewrite of an unflushed content goes where the server already has it.
+        let stream = pool.pick(Some(&id));
+        pool.pin(id, stream);
+        let (_, mut pending) = pool
             .send(
+                stream,
                 |rid| SessionRequest::write_content(rid, prefix, data.clone(), compression),
                 true,
                 &ctx,
@@ -432,43 +318,10 @@ impl Repository for ServerRepository {
     }
 
     async fn flush(&self) -> Result<()> {
+        let mark = self.inner.pool.flush_mark();
         self.inner.writes.wait_idle().await;
         self.inner.writes.take_failure()?;
-        if let Some(why) = self
-            .inner
-            .lost
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            return Err(Error::Transport {
-                message: format!(
-                    "{why}; writes and manifest changes since the previous flush may be lost, \
-                     repeat the operation"
-                ),
-                retryable: true,
-            });
-        }
-        let session = self.current()?;
-        session.mark_clean();
-        let resp = match session.send(|id| Ok(SessionRequest::flush(id))).await {
-            Ok(mut p) => p.next().await,
-            Err(SendError::Invalid(e)) => Err(e),
-            Err(SendError::Broken(message)) => Err(SessionError::StreamBroken { message }),
-        };
-        resp.and_then(SessionResponse::into_flush).map_err(|e| {
-            if let SessionError::StreamBroken { message } = &e {
-                Error::Transport {
-                    message: format!(
-                        "flush failed, the session stream broke ({message}); writes since the \
-                         previous flush may be lost, repeat the operation"
-                    ),
-                    retryable: true,
-                }
-            } else {
-                session_error(e, "flush")
-            }
-        })
+        self.inner.pool.flush(mark).await
     }
 
     async fn put_manifest(&self, labels: &Labels, payload: &[u8]) -> Result<ManifestId> {
@@ -480,7 +333,10 @@ impl Repository for ServerRepository {
         );
         let _change = self.inner.writes.begin_change();
         let resp = self
+            .inner
+            .pool
             .send_once(
+                MANIFEST_STREAM,
                 |id| SessionRequest::put_manifest(id, payload.clone(), labels.clone()),
                 true,
                 &ctx,
@@ -492,7 +348,10 @@ impl Repository for ServerRepository {
     async fn get_manifest(&self, id: &str) -> Result<ManifestEntry> {
         let ctx = format!("get manifest {id}");
         let m = self
+            .inner
+            .pool
             .read(
+                MANIFEST_STREAM,
                 |rid| SessionRequest::get_manifest(rid, id),
                 async |p: &mut Pending| p.next().await?.into_get_manifest(),
                 |e| match e {
@@ -506,21 +365,24 @@ impl Repository for ServerRepository {
 
     async fn find_manifests(&self, labels: &Labels) -> Result<Vec<ManifestEntry>> {
         let ctx = "find manifests";
-        self.read(
-            |rid| SessionRequest::find_manifests(rid, labels.clone(), FIND_MANIFESTS_PAGE_SIZE),
-            async |p: &mut Pending| {
-                let mut out = Vec::new();
-                loop {
-                    let page = p.next().await?.into_find_manifests()?;
-                    out.extend(page.entries.into_iter().map(|m| to_entry(m, Bytes::new())));
-                    if !page.has_more {
-                        return Ok(out);
+        self.inner
+            .pool
+            .read(
+                MANIFEST_STREAM,
+                |rid| SessionRequest::find_manifests(rid, labels.clone(), FIND_MANIFESTS_PAGE_SIZE),
+                async |p: &mut Pending| {
+                    let mut out = Vec::new();
+                    loop {
+                        let page = p.next().await?.into_find_manifests()?;
+                        out.extend(page.entries.into_iter().map(|m| to_entry(m, Bytes::new())));
+                        if !page.has_more {
+                            return Ok(out);
+                        }
                     }
-                }
-            },
-            |e| session_error(e, ctx),
-        )
-        .await
+                },
+                |e| session_error(e, ctx),
+            )
+            .await
     }
 
     /// Asks the server to apply the retention policy (kopia's client does the
@@ -532,7 +394,7 @@ impl Repository for ServerRepository {
         really_delete: bool,
     ) -> Result<Vec<ManifestId>> {
         self.check_writable("apply retention policy")?;
-        let identity = self.inner.creds.identity();
+        let identity = self.identity();
         if format!("{}@{}", source.user_name, source.host) != identity {
             return Err(Error::Unsupported(format!(
                 "applying the retention policy of {source} as {identity}: the server only \
@@ -542,7 +404,10 @@ impl Repository for ServerRepository {
         let ctx = format!("apply retention policy to {source}");
         let _change = really_delete.then(|| self.inner.writes.begin_change());
         let resp = self
+            .inner
+            .pool
             .send_once(
+                MANIFEST_STREAM,
                 |id| {
                     Ok(SessionRequest::apply_retention_policy(
                         id,
@@ -560,16 +425,7 @@ impl Repository for ServerRepository {
 
     async fn close(&self) -> Result<()> {
         self.inner.writes.wait_idle().await;
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        let session = self
-            .inner
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        session.close().await
+        self.inner.pool.close().await
     }
 
     async fn delete_manifest(&self, id: &str) -> Result<()> {
@@ -577,7 +433,10 @@ impl Repository for ServerRepository {
         let ctx = format!("delete manifest {id}");
         let _change = self.inner.writes.begin_change();
         let resp = self
+            .inner
+            .pool
             .send_once(
+                MANIFEST_STREAM,
                 |rid| Ok(SessionRequest::delete_manifest(rid, id)),
                 true,
                 &ctx,

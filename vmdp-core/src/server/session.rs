@@ -228,6 +228,11 @@ impl Session {
         self.shared.routes().broken.is_some()
     }
 
+    /// Number of requests sent on this stream whose (last) answer has not arrived.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.routes().pending.len()
+    }
+
     /// True when writes or manifest changes were sent since the last flush.
     pub(crate) fn is_dirty(&self) -> bool {
         self.dirty.load(Ordering::SeqCst)
