@@ -86,6 +86,25 @@ pub trait Repository: Send + Sync {
         compression: u32,
     ) -> Result<ContentId>;
 
+    /// [`Repository::write_content`] for data whose content ID the caller already
+    /// computed with this repository's [`RepoParameters`], so that it is not hashed a
+    /// second time on this side. An `id` that does not match the data is an error,
+    /// reported by this call or, for asynchronous writes, by the next flush.
+    async fn write_content_with_id(
+        &self,
+        id: ContentId,
+        data: Bytes,
+        compression: u32,
+    ) -> Result<()> {
+        let stored = self.write_content(id.prefix(), data, compression).await?;
+        if stored != id {
+            return Err(Error::Repository(format!(
+                "repository stored content as {stored}, expected {id}: hash parameters differ"
+            )));
+        }
+        Ok(())
+    }
+
     /// Makes every write and manifest change so far durable and visible to others.
     async fn flush(&self) -> Result<()>;
 

@@ -5,6 +5,7 @@ mod server_support;
 
 use bytes::Bytes;
 use kopia_proto::compression::Compressor;
+use kopia_proto::hashing::HashFunction;
 use kopia_proto::ids::ContentId;
 use server_support::*;
 use vmdp_core::server::ServerRepository;
@@ -351,4 +352,37 @@ async fn unflushed_writes_are_private_to_the_session_and_read_only_is_enforced()
     for r in [writer, reader, ro] {
         r.close().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_with_a_precomputed_id_is_checked_by_the_server() {
+    let server = KopiaServer::start(&[ALICE]);
+    let repo = connect(&server, server.user(0)).await;
+    let d = data(90, 3_000);
+    let id = repo.write_content(None, d.clone(), 0).await.unwrap();
+    // The right ID: stored without hashing again here, readable, flushes.
+    let d2 = data(91, 70_000);
+    let p = repo.parameters();
+    let id2 = HashFunction::new(&p.hash_function, &p.hmac_secret)
+        .unwrap()
+        .content_id(None, &d2)
+        .unwrap();
+    repo.write_content_with_id(id2, d2.clone(), 0)
+        .await
+        .unwrap();
+    repo.flush().await.unwrap();
+    assert_eq!(repo.get_content(&id2).await.unwrap(), d2);
+    // A wrong ID (another content's) is caught when the server answers: the flush fails.
+    repo.write_content_with_id(id, data(92, 3_000), 0)
+        .await
+        .unwrap();
+    let e = repo.flush().await.unwrap_err();
+    assert!(e.to_string().contains("locally computed ID"), "{e}");
+    // A prefix kopia refuses is refused before sending.
+    let m = ContentId::new(Some(b'm'), &[1u8; 16]).unwrap();
+    assert!(matches!(
+        repo.write_content_with_id(m, d, 0).await,
+        Err(Error::InvalidInput(_))
+    ));
+    repo.close().await.unwrap();
 }

@@ -172,24 +172,68 @@ impl ServerRepository {
     }
 
     fn local_id(&self, prefix: Option<u8>, data: &[u8]) -> Result<ContentId> {
-        match prefix {
-            None | Some(b'g'..=b'l' | b'n'..=b'z') => {}
-            Some(b'm') => {
-                return Err(Error::InvalidInput(
-                    "content prefix 'm' is reserved for manifests".into(),
-                ));
-            }
-            Some(p) => {
-                return Err(Error::InvalidInput(format!(
-                    "invalid content prefix {:?}: must be one letter g..z",
-                    char::from(p)
-                )));
-            }
-        }
+        check_prefix(prefix)?;
         self.inner
             .hasher
             .content_id(prefix, data)
             .map_err(|e| Error::InvalidInput(format!("content ID: {e}")))
+    }
+
+    /// Sends `write_content` for content `id` and returns once it is sent; the
+    /// answer is checked in the background (failures are reported by the next flush).
+    async fn send_write(&self, id: ContentId, data: Bytes, compression: u32) -> Result<()> {
+        self.check_writable("write content")?;
+        if compression != 0 && !self.inner.params.supports_content_compression {
+            return Err(Error::InvalidInput(format!(
+                "compression {compression:#x} requested but the repository does not support \
+                 content-level compression (index v1)"
+            )));
+        }
+        let prefix = id.prefix();
+        let guard = self.inner.writes.begin(id, data.len()).await;
+        let ctx = format!("write content {id}");
+        let pool = &self.inner.pool;
+        // A rewrite of an unflushed content goes where the server already has it.
+        let stream = pool.pick(Some(&id));
+        pool.pin(id, stream);
+        let (_, mut pending) = pool
+            .send(
+                stream,
+                |rid| SessionRequest::write_content(rid, prefix, data.clone(), compression),
+                true,
+                &ctx,
+            )
+            .await?;
+        let writes = self.inner.writes.clone();
+        tokio::spawn(async move {
+            let result = match pending.next().await.and_then(|r| r.into_write_content()) {
+                Ok(got) if got == id => Ok(()),
+                Ok(got) => Err(Error::Protocol(format!(
+                    "server stored content as {got}, but its locally computed ID is {id}"
+                ))),
+                Err(e) => Err(session_error(e, &ctx)),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "asynchronous write failed");
+                writes.fail(e);
+            }
+            drop(guard);
+        });
+        Ok(())
+    }
+}
+
+/// Refuses content prefixes kopia does not allow (`m` is for manifests).
+fn check_prefix(prefix: Option<u8>) -> Result<()> {
+    match prefix {
+        None | Some(b'g'..=b'l' | b'n'..=b'z') => Ok(()),
+        Some(b'm') => Err(Error::InvalidInput(
+            "content prefix 'm' is reserved for manifests".into(),
+        )),
+        Some(p) => Err(Error::InvalidInput(format!(
+            "invalid content prefix {:?}: must be one letter g..z",
+            char::from(p)
+        ))),
     }
 }
 
@@ -277,44 +321,19 @@ impl Repository for ServerRepository {
         data: Bytes,
         compression: u32,
     ) -> Result<ContentId> {
-        self.check_writable("write content")?;
-        if compression != 0 && !self.inner.params.supports_content_compression {
-            return Err(Error::InvalidInput(format!(
-                "compression {compression:#x} requested but the repository does not support \
-                 content-level compression (index v1)"
-            )));
-        }
         let id = self.local_id(prefix, &data)?;
-        let guard = self.inner.writes.begin(id, data.len()).await;
-        let ctx = format!("write content {id}");
-        let pool = &self.inner.pool;
-        // A rewrite of an unflushed content goes where the server already has it.
-        let stream = pool.pick(Some(&id));
-        pool.pin(id, stream);
-        let (_, mut pending) = pool
-            .send(
-                stream,
-                |rid| SessionRequest::write_content(rid, prefix, data.clone(), compression),
-                true,
-                &ctx,
-            )
-            .await?;
-        let writes = self.inner.writes.clone();
-        tokio::spawn(async move {
-            let result = match pending.next().await.and_then(|r| r.into_write_content()) {
-                Ok(got) if got == id => Ok(()),
-                Ok(got) => Err(Error::Protocol(format!(
-                    "server stored content as {got}, but its locally computed ID is {id}"
-                ))),
-                Err(e) => Err(session_error(e, &ctx)),
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "asynchronous write failed");
-                writes.fail(e);
-            }
-            drop(guard);
-        });
+        self.send_write(id, data, compression).await?;
         Ok(id)
+    }
+
+    async fn write_content_with_id(
+        &self,
+        id: ContentId,
+        data: Bytes,
+        compression: u32,
+    ) -> Result<()> {
+        check_prefix(id.prefix())?;
+        self.send_write(id, data, compression).await
     }
 
     async fn flush(&self) -> Result<()> {

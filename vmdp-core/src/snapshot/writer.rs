@@ -180,12 +180,9 @@ impl Writer {
                 .deduplicated_bytes
                 .fetch_add(len, Ordering::Relaxed);
         } else {
-            let stored = self.repo.write_content(prefix, data, compression).await?;
-            if stored != id {
-                return Err(Error::Repository(format!(
-                    "repository stored content as {stored}, expected {id}: hash parameters differ"
-                )));
-            }
+            self.repo
+                .write_content_with_id(id, data, compression)
+                .await?;
             self.counters
                 .uploaded_bytes
                 .fetch_add(len, Ordering::Relaxed);
