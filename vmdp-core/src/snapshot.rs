@@ -12,6 +12,7 @@ mod local;
 mod policy_tree;
 mod previous;
 mod scan;
+mod small;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -148,7 +148,7 @@ fn read_chunks(
 
 /// Reads a whole small file in one go (one blocking task, no chunk channel): `None`
 /// when it turned out longer than [`INLINE_OBJECT`] (it grew since it was listed).
-fn read_small(
+pub(super) fn read_small(
     path: &Path,
     expected: u64,
     observer: &dyn ReadObserver,

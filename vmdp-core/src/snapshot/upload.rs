@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use bytes::Bytes;
 use kopia_proto::manifest::{DirEntry, EntryType, entry_metadata_equal};
-use kopia_proto::object::{WrittenObject, parallel_upload_parts};
+use kopia_proto::object::{WriterOptions, WrittenObject, parallel_upload_parts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -20,6 +20,7 @@ use super::local::{Kind, LocalEntry};
 use super::policy_tree::{NodePolicy, PolicyTree};
 use super::previous::{PrevDir, load_unique};
 use super::scan::{IgnoreContext, scan_dir};
+use super::small::{SmallBatch, SmallFile, is_small};
 use super::stats::{Stats, inc};
 use super::writer::{ChunkProgress, Writer};
 use crate::progress::{CancellationToken, Progress, SharedProgress};
@@ -66,7 +67,7 @@ pub(crate) struct Uploader {
 }
 
 /// What happened to one child.
-enum Outcome {
+pub(super) enum Outcome {
     Entry(DirEntry),
     Failed { message: String, ignored: bool },
     Skipped,
@@ -117,7 +118,7 @@ fn rel_bytes(rel: &Path) -> Vec<u8> {
 }
 
 /// Counts bytes read and stops reads on cancellation or when the byte limit is exceeded.
-struct Observer(Arc<Uploader>);
+pub(super) struct Observer(pub(super) Arc<Uploader>);
 
 impl ReadObserver for Observer {
     fn read(&self, n: usize) -> bool {
@@ -167,7 +168,8 @@ impl Uploader {
         !self.incomplete_reason().is_empty()
     }
 
-    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
+    /// One of the `parallel` read slots.
+    pub(super) async fn permit(&self) -> Result<OwnedSemaphorePermit> {
         self.reads
             .clone()
             .acquire_owned()
@@ -289,6 +291,7 @@ impl Uploader {
             }
         }
         let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+        let mut small = SmallBatch::default();
         for entry in scan.entries {
             if self.is_canceled() {
                 break;
@@ -345,6 +348,18 @@ impl Uploader {
                         Ok(())
                     });
                 }
+                Kind::File if is_small(&entry, child_node.effective()) => {
+                    let file = SmallFile {
+                        path: job.path.join(&entry.name),
+                        rel,
+                        entry,
+                        node: child_node,
+                    };
+                    if let Some(full) = small.add(file) {
+                        let ignore = dir_policy.ignore_file_errors();
+                        tasks.spawn(full.upload(u, state, ignore));
+                    }
+                }
                 Kind::File | Kind::Symlink => {
                     let permit = self.permit().await?;
                     let path = job.path.join(&entry.name);
@@ -383,13 +398,24 @@ impl Uploader {
                 }
             }
         }
+        if !small.is_empty() && !self.is_canceled() {
+            let ignore = job.node.effective().ignore_file_errors();
+            tasks.spawn(small.upload(self.clone(), state.clone(), ignore));
+        }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| Error::Repository(format!("upload task failed: {e}")))??;
         }
         Ok(Ok(()))
     }
 
-    fn finish_child(&self, state: &DirState, rel: &Path, outcome: Outcome, ignore_errors: bool) {
+    /// Adds a child's outcome to its directory (an entry, or a recorded error).
+    pub(super) fn finish_child(
+        &self,
+        state: &DirState,
+        rel: &Path,
+        outcome: Outcome,
+        ignore_errors: bool,
+    ) {
         match outcome {
             Outcome::Entry(de) => state.builder().add_entry(de),
             Outcome::Failed { message, ignored } => {
@@ -459,7 +485,7 @@ impl Uploader {
 
     /// Kopia's `uploadFileInternal`: one object, or parts concatenated above
     /// `parallelUploadAboveSize`.
-    async fn upload_file(
+    pub(super) async fn upload_file(
         self: &Arc<Self>,
         path: &Path,
         rel: &Path,
@@ -469,11 +495,7 @@ impl Uploader {
     ) -> Result<Outcome> {
         inc(&self.stats.non_cached_files, 1);
         let name = entry.name_bytes();
-        let opts = self.writer.file_options(
-            policy.splitter(),
-            policy.file_compression(name, entry.size),
-            policy.metadata_compression,
-        );
+        let opts = self.file_options(entry, policy);
         let listed = u64::try_from(entry.size).unwrap_or(0);
         let parts = parallel_upload_parts(listed, policy.parallel_upload_above_size())
             .map_err(|e| Error::InvalidInput(format!("policy for {}: {e}", rel.display())))?;
@@ -554,6 +576,20 @@ impl Uploader {
         let mut de = entry.dir_entry(oid.to_string());
         de.size = i64::try_from(length).unwrap_or(i64::MAX);
         Ok(Outcome::Entry(de))
+    }
+
+    /// Writer options for a file's data under `policy`.
+    pub(super) fn file_options(&self, entry: &LocalEntry, policy: &NodePolicy) -> WriterOptions {
+        self.writer.file_options(
+            policy.splitter(),
+            policy.file_compression(entry.name_bytes(), entry.size),
+            policy.metadata_compression,
+        )
+    }
+
+    /// Where progress events go.
+    pub(super) fn progress(&self) -> &SharedProgress {
+        &self.progress
     }
 
     /// Records one uploaded part (counted as a file, as kopia does) into `slot`, or
