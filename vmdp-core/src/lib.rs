@@ -17,6 +17,7 @@ pub mod server;
 pub mod snapshot;
 pub mod snapshots;
 pub mod verify;
+pub mod winpath;
 
 pub use error::{Error, Result};
 pub use kopia_proto as proto;

@@ -161,7 +161,11 @@ impl Ctx {
         if rel.is_empty() {
             self.target.display().to_string()
         } else {
-            self.target.join(rel).display().to_string()
+            // `rel` is `/`-separated; join component-wise for the platform's separator.
+            rel.split('/')
+                .fold(self.target.clone(), |p, c| p.join(c))
+                .display()
+                .to_string()
         }
     }
 

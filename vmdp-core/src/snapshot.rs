@@ -158,6 +158,11 @@ pub fn source_info(path: &Path, opts: &CreateOptions) -> Result<SourceInfo> {
     let s = abs
         .to_str()
         .ok_or_else(|| Error::InvalidInput(format!("source path {abs:?} is not valid UTF-8")))?;
+    // `C:\dir` is not kopia's textual source form; kopia keeps the cleaned path.
+    if cfg!(windows) {
+        let path = crate::winpath::clean_source_path(s);
+        return Ok(SourceInfo::new(&opts.host, &opts.user_name, path));
+    }
     SourceInfo::parse(s, &opts.host, &opts.user_name)
         .map_err(|e| Error::InvalidInput(format!("source path {s}: {e}")))
 }

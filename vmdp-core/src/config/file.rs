@@ -249,6 +249,10 @@ fn go_html_escape(s: &str) -> String {
 }
 
 /// Atomically writes `data` to `path` with mode 0600 (directory 0700).
+///
+/// On Windows there are no modes: the file gets the access rules of its
+/// directory, which for the default location under `%AppData%` is the user
+/// only (kopia does the same).
 pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
     let io_err = |p: &Path| {
         let p = p.display().to_string();

@@ -24,6 +24,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+#[cfg(not(target_os = "windows"))]
 fn home() -> Result<PathBuf> {
     env_path("HOME").ok_or_else(|| {
         Error::InvalidInput(

@@ -8,13 +8,19 @@
 use std::ffi::OsStr;
 use std::fs::{File, FileTimes, OpenOptions};
 use std::io;
-use std::os::windows::fs::{FileExt, MetadataExt};
+use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Attrs, ExistingKind};
 
 const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+/// Access right to change times and attributes (and nothing else).
+const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+/// Needed to open a directory handle.
+const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+/// Open a symlink or junction itself instead of what it points to.
+const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
 
 /// A directory of the restore target.
 #[derive(Debug)]
@@ -80,33 +86,52 @@ impl Dir {
 
     /// Creates a new empty file under the unused name `tmp`.
     pub(super) fn create_temp(&self, tmp: &OsStr) -> io::Result<File> {
+        // Read access too: setting the read-only attribute reads the current ones.
         OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .open(self.path.join(tmp))
     }
 
-    /// Creates the symlink `tmp -> target` (needs the symlink privilege).
+    /// Creates the symlink `tmp -> target` (needs the symlink privilege or
+    /// developer mode). As kopia (Go's `os.Symlink`): `/` in the target becomes
+    /// `\`, and the link is a directory link when the target, resolved from this
+    /// directory, is an existing directory. The target is only looked at, never
+    /// written through.
     pub(super) fn create_symlink(&self, target: &[u8], tmp: &OsStr) -> io::Result<()> {
         let target = std::str::from_utf8(target).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidData, "symlink target is not UTF-8")
         })?;
-        std::os::windows::fs::symlink_file(target, self.path.join(tmp))
+        let target = target.replace('/', "\\");
+        let link = self.path.join(tmp);
+        if std::fs::metadata(self.path.join(&target)).is_ok_and(|m| m.is_dir()) {
+            std::os::windows::fs::symlink_dir(&target, link)
+        } else {
+            std::os::windows::fs::symlink_file(&target, link)
+        }
     }
 
     /// Renames `tmp` to `name`; without `overwrite` an existing `name` is an error.
+    /// A read-only file being replaced has its read-only attribute cleared
+    /// first (Windows refuses to replace it otherwise).
     pub(super) fn commit(&self, tmp: &OsStr, name: &OsStr, overwrite: bool) -> io::Result<()> {
-        if !overwrite && self.existing(name)?.is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "already exists (overwriting was not requested)",
-            ));
-        }
-        if self.existing(name)? == Some(ExistingKind::Dir) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "exists and is a directory",
-            ));
+        let existing = self.existing(name)?;
+        match existing {
+            Some(_) if !overwrite => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "already exists (overwriting was not requested)",
+                ));
+            }
+            Some(ExistingKind::Dir) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "exists and is a directory",
+                ));
+            }
+            Some(ExistingKind::File) => clear_readonly(&self.path.join(name))?,
+            _ => {}
         }
         std::fs::rename(self.path.join(tmp), self.path.join(name))
     }
@@ -120,11 +145,9 @@ impl Dir {
     /// do not exist on Windows).
     pub(super) fn set_attrs(&self, attrs: &Attrs) -> io::Result<()> {
         if let Some(t) = attrs.mtime {
-            use std::os::windows::fs::OpenOptionsExt;
-            // FILE_FLAG_BACKUP_SEMANTICS is required to open a directory handle.
             let dir = OpenOptions::new()
-                .write(true)
-                .custom_flags(0x0200_0000)
+                .access_mode(FILE_WRITE_ATTRIBUTES)
+                .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
                 .open(&self.path)?;
             dir.set_times(times(t))?;
         }
@@ -137,16 +160,30 @@ impl Dir {
     }
 }
 
-/// Sets the attributes of an open file: read-only when no write bit is set, and
-/// the modification time.
+/// Sets the attributes of an open file: the modification time, and read-only
+/// when the owner write bit (0o200) is clear, as Go's `os.Chmod` (and so kopia)
+/// does on Windows.
 pub(super) fn set_file_attrs(file: &File, attrs: &Attrs) -> io::Result<()> {
     if let Some(t) = attrs.mtime {
         file.set_times(times(t))?;
     }
     if let Some(mode) = attrs.mode {
         let mut perms = file.metadata()?.permissions();
-        perms.set_readonly(mode & 0o222 == 0);
+        perms.set_readonly(mode & 0o200 == 0);
         file.set_permissions(perms)?;
+    }
+    Ok(())
+}
+
+/// Clears the read-only attribute of the file at `path` (no symlink followed:
+/// the caller has just seen a regular file there).
+fn clear_readonly(path: &Path) -> io::Result<()> {
+    let mut perms = std::fs::symlink_metadata(path)?.permissions();
+    if perms.readonly() {
+        // On Windows this only clears FILE_ATTRIBUTE_READONLY.
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(path, perms)?;
     }
     Ok(())
 }
@@ -195,32 +232,16 @@ pub(super) fn can_chown() -> bool {
 }
 
 /// Turns an entry name into a path component, refusing names Windows would
-/// interpret specially.
+/// interpret specially or store under another name ([`crate::winpath::name_problem`]).
 pub(super) fn os_name(name: &[u8]) -> io::Result<&OsStr> {
+    if let Some(why) = crate::winpath::name_problem(name) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("name {why}"),
+        ));
+    }
+    // name_problem refused anything that is not UTF-8.
     let s = std::str::from_utf8(name)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "name is not UTF-8"))?;
-    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("name {why}"));
-    if s.contains(':') {
-        return Err(bad("contains ':' (drive or alternate data stream)"));
-    }
-    if s.chars().any(|c| c < ' ' || "<>\"|?*".contains(c)) {
-        return Err(bad("contains a character Windows does not allow"));
-    }
-    let stem = s
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim_end()
-        .to_ascii_uppercase();
-    let reserved = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
-    let numbered = ["COM", "LPT"]
-        .iter()
-        .any(|p| stem.len() == 4 && stem.starts_with(p) && stem.as_bytes()[3].is_ascii_digit());
-    if reserved.contains(&stem.as_str()) || numbered {
-        return Err(bad("is a reserved device name"));
-    }
-    if s.ends_with('.') || s.ends_with(' ') {
-        return Err(bad("ends with '.' or ' '"));
-    }
     Ok(OsStr::new(s))
 }
