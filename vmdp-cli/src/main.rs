@@ -23,12 +23,6 @@ pub mod exit {
     pub const PARTIAL: u8 = 3;
 }
 
-/// mimalloc returns freed chunk buffers to the system promptly; with glibc's
-/// allocator, megabyte buffers allocated on reader threads and freed on the
-/// runtime's threads stayed in per-thread arenas and doubled peak memory.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(&cli.global.log_level);

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use kopia_proto::object::parallel_upload_parts;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::checkpoint::DirState;
 use super::file::{FileError, read_small};
@@ -71,14 +72,16 @@ impl SmallBatch {
     }
 
     /// Reads the batch in one blocking task and stores every file, adding each
-    /// outcome to `state` (`ignore_file_errors`: the directory's policy).
+    /// outcome to `state` (`ignore_file_errors`: the directory's policy). The
+    /// caller takes the read slot (`_permit`) before spawning this, so listing
+    /// directories does not run ahead of reading files.
     pub async fn upload(
         self,
         u: Arc<Uploader>,
         state: Arc<DirState>,
         ignore_file_errors: bool,
+        _permit: OwnedSemaphorePermit,
     ) -> Result<()> {
-        let _permit = u.permit().await?;
         let wanted: Vec<(PathBuf, u64)> = self
             .files
             .iter()

@@ -357,7 +357,8 @@ impl Uploader {
                     };
                     if let Some(full) = small.add(file) {
                         let ignore = dir_policy.ignore_file_errors();
-                        tasks.spawn(full.upload(u, state, ignore));
+                        let permit = self.permit().await?;
+                        tasks.spawn(full.upload(u, state, ignore, permit));
                     }
                 }
                 Kind::File | Kind::Symlink => {
@@ -400,7 +401,8 @@ impl Uploader {
         }
         if !small.is_empty() && !self.is_canceled() {
             let ignore = job.node.effective().ignore_file_errors();
-            tasks.spawn(small.upload(self.clone(), state.clone(), ignore));
+            let permit = self.permit().await?;
+            tasks.spawn(small.upload(self.clone(), state.clone(), ignore, permit));
         }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| Error::Repository(format!("upload task failed: {e}")))??;
