@@ -11,7 +11,7 @@ use bytes::Bytes;
 use kopia_proto::ids::ContentId;
 use kopia_proto::manifest::{Policy, SourceInfo, policy_labels};
 
-use super::tests::{opts, repo, run, tree};
+use super::tests::{opts, repo, run, run_default, tree};
 use super::*;
 use crate::progress::{NoProgress, Progress};
 use crate::repo::{ContentInfo, Labels, ManifestEntry, MemoryRepository, RepoParameters};
@@ -180,14 +180,7 @@ async fn each_file_and_symlink_is_reported_done_once() {
 async fn retention_is_applied_only_after_a_snapshot_is_saved() {
     let r = repo();
     let t = tree();
-    let first = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let first = run_default(&r, t.path()).await;
     assert!(first.manifest_id.is_some() && first.expired.is_empty());
     let si = source_info(t.path(), &opts()).unwrap();
     assert_eq!(r.retention_requests(), vec![(si.clone(), true)]);
@@ -198,14 +191,7 @@ async fn retention_is_applied_only_after_a_snapshot_is_saved() {
     r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
         .await
         .unwrap();
-    let second = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let second = run_default(&r, t.path()).await;
     assert!(second.manifest_id.is_none());
     assert_eq!(r.retention_requests().len(), 1);
 }

@@ -58,6 +58,21 @@ pub(super) async fn run(
     create(dynrepo, path, opts, progress, cancel).await.unwrap()
 }
 
+/// [`run`] with [`opts`], no progress and no cancellation.
+pub(super) async fn run_default(
+    r: &Arc<MemoryRepository>,
+    path: &std::path::Path,
+) -> CreateOutcome {
+    run(
+        r,
+        path,
+        opts(),
+        Arc::new(NoProgress),
+        CancellationToken::new(),
+    )
+    .await
+}
+
 pub(super) fn opts() -> CreateOptions {
     CreateOptions::new("h", "u")
 }
@@ -89,14 +104,7 @@ async fn snapshot_then_incremental() {
     assert!(first.uploaded_bytes >= 5 << 20);
 
     // Unchanged: everything reused, nothing uploaded, the same root.
-    let second = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let second = run_default(&r, t.path()).await;
     assert_eq!(second.root_object_id(), first.root_object_id());
     assert_eq!(second.uploaded_bytes, 0);
     assert_eq!(second.stats().cached_files, 6);
@@ -110,14 +118,7 @@ async fn snapshot_then_incremental() {
     f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1234))
         .unwrap();
     drop(f);
-    let third = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let third = run_default(&r, t.path()).await;
     assert_eq!(third.stats().non_cached_files, 1);
     assert!(third.deduplicated_bytes >= 5 << 20);
     assert!(third.uploaded_bytes < 4096, "{}", third.uploaded_bytes);
@@ -134,14 +135,7 @@ async fn single_file_source() {
     let t = tempfile::tempdir().unwrap();
     let f = t.path().join("one.txt");
     std::fs::write(&f, b"just a file").unwrap();
-    let o = run(
-        &r,
-        &f,
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let o = run_default(&r, &f).await;
     let root = o.manifest.root_entry.clone().unwrap();
     assert_eq!(root.name, b"one.txt");
     assert_eq!(root.size, 11);
@@ -339,34 +333,13 @@ async fn identical_snapshot_not_saved_when_policy_says_so() {
     r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
         .await
         .unwrap();
-    let first = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let first = run_default(&r, t.path()).await;
     assert!(first.manifest_id.is_some());
-    let second = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let second = run_default(&r, t.path()).await;
     assert_eq!(second.manifest_id, None);
     assert_eq!(second.root_object_id(), first.root_object_id());
     std::fs::write(t.path().join("new"), b"changed").unwrap();
-    let third = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let third = run_default(&r, t.path()).await;
     assert!(third.manifest_id.is_some());
 }
 
@@ -387,14 +360,7 @@ async fn unknown_types_are_errors_by_policy_and_fail_fast_cancels() {
     r.put_manifest(&policy_labels(&SourceInfo::default()), &p.to_json())
         .await
         .unwrap();
-    let o = run(
-        &r,
-        t.path(),
-        opts(),
-        Arc::new(NoProgress),
-        CancellationToken::new(),
-    )
-    .await;
+    let o = run_default(&r, t.path()).await;
     assert_eq!((o.error_count, o.ignored_error_count), (1, 0));
     let s = o.manifest.root_entry.unwrap().summary.unwrap();
     assert_eq!(s.failed_entries[0].path, b"pipe");

@@ -341,29 +341,15 @@ impl ChunkSet {
 
     /// Stores the next chunk in this task (for small objects: no task to spawn).
     pub async fn store_now(&mut self, chunk: Bytes) -> Result<()> {
-        let len = chunk.len();
-        let slot = self.index.reserve(len as u64);
-        if let Some(p) = &self.progress {
-            p.lock().push((len as u64, None));
-        }
-        let w = self.writer.clone();
-        let units = u32::try_from(len.div_ceil(UNIT).max(1))
-            .unwrap_or(u32::MAX)
-            .min(w.capacity);
-        let permit = w
-            .inflight
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .map_err(|e| Error::Repository(e.to_string()))?;
-        let (prefix, comp) = (self.opts.prefix(), self.opts.compression());
-        let id = w.put_chunk(prefix, chunk, comp).await;
-        drop(permit);
-        self.fill(Ok(id.map(|id| (slot, id))))
+        self.store(chunk, false).await
     }
 
     /// Stores the next chunk (in the background once memory allows it).
     pub async fn push(&mut self, chunk: Bytes) -> Result<()> {
+        self.store(chunk, true).await
+    }
+
+    async fn store(&mut self, chunk: Bytes, background: bool) -> Result<()> {
         let len = chunk.len();
         let slot = self.index.reserve(len as u64);
         if let Some(p) = &self.progress {
@@ -394,12 +380,18 @@ impl ChunkSet {
             self.fill(done)?;
         }
         let (prefix, comp) = (self.opts.prefix(), self.opts.compression());
-        self.tasks.spawn(async move {
+        let put = async move {
             let id = w.put_chunk(prefix, chunk, comp).await;
             drop(permit);
             id.map(|id| (slot, id))
-        });
-        Ok(())
+        };
+        if background {
+            self.tasks.spawn(put);
+            Ok(())
+        } else {
+            let done = put.await;
+            self.fill(Ok(done))
+        }
     }
 
     /// Waits for every chunk and returns the object (writing its index when needed).
