@@ -61,6 +61,7 @@ pub(crate) trait Roll {
 }
 
 /// buzhash32: `H' = rotl32(H, 1) ^ T[out] ^ T[in]` (the leaving byte's rotation is 64 mod 32 = 0).
+#[derive(Debug, Clone)]
 pub(crate) struct Buz;
 
 impl Roll for Buz {
@@ -82,6 +83,7 @@ impl Roll for Buz {
 }
 
 /// rabinkarp64: `H' = (H · x^8 + in) mod P`, minus the leaving byte's term.
+#[derive(Debug, Clone)]
 pub(crate) struct Rabin;
 
 impl Roll for Rabin {
@@ -100,16 +102,40 @@ fn rk_append(h: u64, b: u8) -> u64 {
     ((h << 8) | b as u64) ^ RK_MOD_TABLE[((h >> RK_TOP_SHIFT) & 0xff) as usize]
 }
 
+/// A rolling hash `R` with its own 64-byte window, starting like an object's
+/// splitter: window of zero bytes, hash 0.
+#[derive(Debug, Clone)]
+struct Window<R> {
+    window: [u8; WINDOW_SIZE],
+    oldest: usize,
+    sum: u64,
+    hash: std::marker::PhantomData<R>,
+}
+
+impl<R: Roll> Window<R> {
+    fn new() -> Self {
+        Window {
+            window: [0; WINDOW_SIZE],
+            oldest: 0,
+            sum: 0,
+            hash: std::marker::PhantomData,
+        }
+    }
+
+    fn roll(&mut self, b: u8) {
+        let out = self.window[self.oldest];
+        self.window[self.oldest] = b;
+        self.oldest = (self.oldest + 1) % WINDOW_SIZE;
+        self.sum = R::roll(self.sum, out, b);
+    }
+}
+
 /// buzhash32 rolling hash with its own window, as `rollinghash/buzhash32` computes it.
 ///
 /// Starts like an object's splitter: window = 64 zero bytes, hash 0. Mainly for
 /// debugging and tests; the splitter itself does not keep a per-byte window.
 #[derive(Debug, Clone)]
-pub struct Buzhash32 {
-    window: [u8; WINDOW_SIZE],
-    oldest: usize,
-    sum: u32,
-}
+pub struct Buzhash32(Window<Buz>);
 
 impl Default for Buzhash32 {
     fn default() -> Self {
@@ -120,24 +146,17 @@ impl Default for Buzhash32 {
 impl Buzhash32 {
     /// A hash over 64 zero bytes (value 0).
     pub fn new() -> Self {
-        Buzhash32 {
-            window: [0; WINDOW_SIZE],
-            oldest: 0,
-            sum: 0,
-        }
+        Buzhash32(Window::new())
     }
 
     /// Rolls one byte in (and the oldest one out).
     pub fn roll(&mut self, b: u8) {
-        let out = self.window[self.oldest];
-        self.window[self.oldest] = b;
-        self.oldest = (self.oldest + 1) % WINDOW_SIZE;
-        self.sum = Buz::roll(self.sum as u64, out, b) as u32;
+        self.0.roll(b);
     }
 
     /// The current hash value (rollinghash `Sum32`).
     pub fn sum32(&self) -> u32 {
-        self.sum
+        self.0.sum as u32
     }
 }
 
@@ -145,11 +164,7 @@ impl Buzhash32 {
 ///
 /// Starts like an object's splitter: window = 64 zero bytes, hash 0.
 #[derive(Debug, Clone)]
-pub struct RabinKarp64 {
-    window: [u8; WINDOW_SIZE],
-    oldest: usize,
-    sum: u64,
-}
+pub struct RabinKarp64(Window<Rabin>);
 
 impl Default for RabinKarp64 {
     fn default() -> Self {
@@ -160,24 +175,17 @@ impl Default for RabinKarp64 {
 impl RabinKarp64 {
     /// A hash over 64 zero bytes (value 0).
     pub fn new() -> Self {
-        RabinKarp64 {
-            window: [0; WINDOW_SIZE],
-            oldest: 0,
-            sum: 0,
-        }
+        RabinKarp64(Window::new())
     }
 
     /// Rolls one byte in (and the oldest one out).
     pub fn roll(&mut self, b: u8) {
-        let out = self.window[self.oldest];
-        self.window[self.oldest] = b;
-        self.oldest = (self.oldest + 1) % WINDOW_SIZE;
-        self.sum = Rabin::roll(self.sum, out, b);
+        self.0.roll(b);
     }
 
     /// The current hash value (rollinghash `Sum64`), always below 2^53.
     pub fn sum64(&self) -> u64 {
-        self.sum
+        self.0.sum
     }
 }
 
