@@ -227,27 +227,15 @@ pub(crate) async fn upload_object(
 mod tests {
     use super::*;
     use crate::repo::{MemoryRepository, RepoParameters};
+    use crate::snapshot::writer::tests::HashSink;
     use kopia_proto::hashing::HashFunction;
-    use kopia_proto::object::{ContentSink, write_object};
+    use kopia_proto::object::write_object;
 
     struct Count(std::sync::atomic::AtomicUsize);
     impl ReadObserver for Count {
         fn read(&self, n: usize) -> bool {
             self.0.fetch_add(n, Ordering::Relaxed);
             true
-        }
-    }
-
-    struct HashSink(HashFunction);
-    impl ContentSink for HashSink {
-        type Error = kopia_proto::ids::IdError;
-        fn put(
-            &mut self,
-            prefix: Option<u8>,
-            data: &[u8],
-            _c: Option<u32>,
-        ) -> Result<kopia_proto::ids::ContentId, Self::Error> {
-            self.0.content_id(prefix, data)
         }
     }
 

@@ -438,7 +438,7 @@ pub(crate) async fn object_of_entries(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::repo::{MemoryRepository, RepoParameters};
     use kopia_proto::hashing::HashFunction;
@@ -454,7 +454,9 @@ mod tests {
     }
 
     /// A synchronous sink computing IDs only, to compare with kopia-proto's writer.
-    struct HashSink(HashFunction);
+    /// Computes content IDs only: object IDs as kopia-proto's synchronous writer
+    /// gives them, to compare the asynchronous writers with.
+    pub(in crate::snapshot) struct HashSink(pub HashFunction);
     impl ContentSink for HashSink {
         type Error = kopia_proto::ids::IdError;
         fn put(
