@@ -146,8 +146,9 @@ fn read_chunks(
     Ok(())
 }
 
-/// Reads a whole small file in one go (one blocking task, no chunk channel): `None`
-/// when it turned out longer than [`INLINE_OBJECT`] (it grew since it was listed).
+/// Reads a whole small file in one go (no chunk channel; see `snapshot::small`):
+/// `None` when it turned out longer than [`INLINE_OBJECT`] (it grew since it was
+/// listed, and is then streamed by [`upload_object`]).
 pub(super) fn read_small(
     path: &Path,
     expected: u64,
@@ -179,21 +180,6 @@ pub(crate) async fn upload_object(
     observer: Arc<dyn ReadObserver>,
     progress: Option<Arc<ChunkProgress>>,
 ) -> Result<WrittenObject, FileError> {
-    if src.offset == 0 && src.limit.is_none() && src.expected < INLINE_OBJECT as u64 {
-        let (path, expected) = (src.path.clone(), src.expected);
-        let small = {
-            let observer = observer.clone();
-            tokio::task::spawn_blocking(move || read_small(&path, expected, &*observer))
-                .await
-                .map_err(|e| FileError::Local(format!("file reader failed: {e}")))??
-        };
-        if let Some(data) = small {
-            return Ok(writer
-                .write_in_memory(opts, Bytes::from(data), progress)
-                .await?);
-        }
-        // It grew past the small-file size since it was listed: stream it.
-    }
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let splitter = opts.new_splitter();

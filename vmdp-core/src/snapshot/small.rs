@@ -4,20 +4,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use kopia_proto::object::parallel_upload_parts;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::checkpoint::DirState;
-use super::file::{FileError, read_small};
+use super::file::read_small;
 use super::local::{Kind, LocalEntry};
 use super::policy_tree::{NodePolicy, PolicyTree};
 use super::stats::inc;
 use super::upload::{Observer, Outcome, Uploader};
 use super::writer::INLINE_OBJECT;
-use crate::progress::Progress;
 use crate::{Error, Result};
 
 /// Files per batch at most.
@@ -106,12 +104,7 @@ impl SmallBatch {
                     u.upload_file(&f.path, &f.rel, &f.entry, policy, &state)
                         .await?
                 }
-                Err(FileError::Local(message)) => Outcome::Failed {
-                    message,
-                    ignored: false,
-                },
-                Err(FileError::Cancelled) => Outcome::Skipped,
-                Err(FileError::Repo(e)) => return Err(e),
+                Err(e) => e.into_outcome()?,
             };
             u.finish_child(&state, &f.rel, outcome, ignore_file_errors);
         }
@@ -128,21 +121,9 @@ async fn store(
 ) -> Result<Outcome> {
     inc(&u.stats.non_cached_files, 1);
     let opts = u.file_options(&f.entry, policy);
-    let obj = u
-        .writer
-        .write_in_memory(&opts, Bytes::from(data), None)
-        .await?;
-    inc(&u.stats.file_count, 1);
-    let length = i64::try_from(obj.length).unwrap_or(i64::MAX);
-    u.stats.total_size.fetch_add(length, Ordering::Relaxed);
-    u.progress().report(Progress::FileDone {
-        path: &f.rel,
-        bytes: obj.length,
-        cached: false,
-    });
-    let mut de = f.entry.dir_entry(obj.id.to_string());
-    de.size = length;
-    Ok(Outcome::Entry(de))
+    let obj = u.writer.write_bytes(&opts, Bytes::from(data)).await?;
+    u.count_file(&obj);
+    Ok(u.file_done(&f.rel, &f.entry, obj.id, obj.length))
 }
 
 #[cfg(test)]

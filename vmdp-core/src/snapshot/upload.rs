@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use bytes::Bytes;
+use kopia_proto::ids::ObjectId;
 use kopia_proto::manifest::{DirEntry, EntryType, entry_metadata_equal};
 use kopia_proto::object::{WriterOptions, WrittenObject, parallel_upload_parts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -114,6 +115,21 @@ fn rel_bytes(rel: &Path) -> Vec<u8> {
                 }
             })
             .collect()
+    }
+}
+
+impl FileError {
+    /// What a file that could not be uploaded becomes: a recorded failure (the
+    /// snapshot goes on), nothing (cancelled), or the repository error that ends it.
+    pub(super) fn into_outcome(self) -> Result<Outcome> {
+        match self {
+            FileError::Local(message) => Ok(Outcome::Failed {
+                message,
+                ignored: false,
+            }),
+            FileError::Cancelled => Ok(Outcome::Skipped),
+            FileError::Repo(e) => Err(e),
+        }
     }
 }
 
@@ -475,14 +491,7 @@ impl Uploader {
             .writer
             .file_options("", None, policy.metadata_compression);
         let obj = self.writer.write_bytes(&opts, bytes).await?;
-        let mut de = entry.dir_entry(obj.id.to_string());
-        de.size = i64::try_from(obj.length).unwrap_or(i64::MAX);
-        self.progress.report(Progress::FileDone {
-            path: rel,
-            bytes: obj.length,
-            cached: false,
-        });
-        Ok(Outcome::Entry(de))
+        Ok(self.file_done(rel, entry, obj.id, obj.length))
     }
 
     /// Kopia's `uploadFileInternal`: one object, or parts concatenated above
@@ -570,6 +579,18 @@ impl Uploader {
         } else {
             self.writer.concatenate(&opts, &written).await?
         };
+        Ok(self.file_done(rel, entry, oid, length))
+    }
+
+    /// The entry of an uploaded file or symlink whose object is `oid` (`length`
+    /// bytes), reported as one [`Progress::FileDone`] (kopia's `FinishedFile`).
+    pub(super) fn file_done(
+        &self,
+        rel: &Path,
+        entry: &LocalEntry,
+        oid: ObjectId,
+        length: u64,
+    ) -> Outcome {
         self.progress.report(Progress::FileDone {
             path: rel,
             bytes: length,
@@ -577,7 +598,15 @@ impl Uploader {
         });
         let mut de = entry.dir_entry(oid.to_string());
         de.size = i64::try_from(length).unwrap_or(i64::MAX);
-        Ok(Outcome::Entry(de))
+        Outcome::Entry(de)
+    }
+
+    /// Counts a stored file (or part: kopia counts each part as a file) in the stats.
+    pub(super) fn count_file(&self, obj: &WrittenObject) {
+        inc(&self.stats.file_count, 1);
+        self.stats
+            .total_size
+            .fetch_add(i64::try_from(obj.length).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Writer options for a file's data under `policy`.
@@ -589,11 +618,6 @@ impl Uploader {
         )
     }
 
-    /// Where progress events go.
-    pub(super) fn progress(&self) -> &SharedProgress {
-        &self.progress
-    }
-
     /// Records one uploaded part (counted as a file, as kopia does) into `slot`, or
     /// returns the outcome that ends the file's upload.
     fn part_done(
@@ -603,19 +627,11 @@ impl Uploader {
     ) -> Result<Option<Outcome>> {
         match result {
             Ok(obj) => {
-                inc(&self.stats.file_count, 1);
-                self.stats
-                    .total_size
-                    .fetch_add(i64::try_from(obj.length).unwrap_or(0), Ordering::Relaxed);
+                self.count_file(&obj);
                 *slot = Some(obj);
                 Ok(None)
             }
-            Err(FileError::Local(message)) => Ok(Some(Outcome::Failed {
-                message,
-                ignored: false,
-            })),
-            Err(FileError::Cancelled) => Ok(Some(Outcome::Skipped)),
-            Err(FileError::Repo(e)) => Err(e),
+            Err(e) => e.into_outcome().map(Some),
         }
     }
 

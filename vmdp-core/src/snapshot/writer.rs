@@ -206,24 +206,14 @@ impl Writer {
     }
 
     /// Writes `data` as one object (split with `opts`' splitter) and returns it.
+    /// Small objects (a directory, a small file) are stored without a task per
+    /// chunk, which costs more than the store itself.
     pub async fn write_bytes(
         self: &Arc<Self>,
         opts: &WriterOptions,
         data: Bytes,
     ) -> Result<WrittenObject> {
-        self.write_in_memory(opts, data, None).await
-    }
-
-    /// [`Writer::write_bytes`] with checkpoint slots: small objects (a directory, a
-    /// small file) are stored without a task per chunk, which costs more than the
-    /// store itself.
-    pub async fn write_in_memory(
-        self: &Arc<Self>,
-        opts: &WriterOptions,
-        data: Bytes,
-        progress: Option<Arc<ChunkProgress>>,
-    ) -> Result<WrittenObject> {
-        let mut chunks = ChunkSet::new(self.clone(), opts, progress);
+        let mut chunks = ChunkSet::new(self.clone(), opts, None);
         let inline = data.len() <= INLINE_OBJECT;
         let mut splitter = opts.new_splitter();
         let mut pos = 0;
