@@ -35,11 +35,7 @@ fn add_sparse_file(tree: &Path) {
 #[test]
 fn vmdp_and_kopia_back_up_and_restore_interchangeably() {
     let server = KopiaServer::start(&[ALICE, BOB]);
-    let alice = server.user(0).clone();
-    let vhome = server.client_home("vmdp-alice");
-    let khome = server.client_home("kopia-alice");
-    connect_ok(&vhome, &server, &alice);
-    server.connect_kopia_server(&khome, &alice);
+    let (vhome, khome) = connect_both(&server);
 
     let tree = scratch(&server, "tree");
     make_tree(&tree);

@@ -25,11 +25,7 @@ fn ids(list: &[Value]) -> Vec<String> {
 #[test]
 fn backup_create_applies_the_sources_retention_policy() {
     let server = KopiaServer::start(&[ALICE]);
-    let alice = server.user(0).clone();
-    let vhome = server.client_home("vmdp-alice");
-    let khome = server.client_home("kopia-alice");
-    connect_ok(&vhome, &server, &alice);
-    server.connect_kopia_server(&khome, &alice);
+    let (vhome, khome) = connect_both(&server);
 
     let tree = scratch(&server, "tree");
     std::fs::create_dir_all(&tree).unwrap();

@@ -101,6 +101,17 @@ pub fn connect_ok(home: &Path, server: &KopiaServer, user: &ServerUser) {
     );
 }
 
+/// Client homes for the server's first user, connected with vmdp (first) and with
+/// kopia (second), to compare the two tools on the same account.
+pub fn connect_both(server: &KopiaServer) -> (PathBuf, PathBuf) {
+    let user = server.user(0).clone();
+    let vhome = server.client_home("vmdp-alice");
+    let khome = server.client_home("kopia-alice");
+    connect_ok(&vhome, server, &user);
+    server.connect_kopia_server(&khome, &user);
+    (vhome, khome)
+}
+
 /// A fresh scratch directory under the server's directory.
 pub fn scratch(server: &KopiaServer, name: &str) -> PathBuf {
     let p = server.dir().join("scratch").join(name);
